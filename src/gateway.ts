@@ -1,0 +1,195 @@
+/**
+ * `createGateway`: accepts clients (standalone, attached to an HTTP server, or through
+ * `handleUpgrade`) and gives each one a session with its own reconnecting upstream link.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { CloseCode } from './close-codes.js';
+import { createLogger, type Logger } from './log.js';
+import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
+import { createSession, type Session } from './session.js';
+
+/** A running gateway. */
+export interface Gateway {
+  /**
+   * Resolves with the listening address once the standalone server accepts connections
+   * (immediately with `undefined` when attached or with `noServer`); rejects if it cannot listen.
+   */
+  readonly ready: Promise<AddressInfo | undefined>;
+  /** `ws://host:port` of the standalone server once ready (empty string otherwise). */
+  readonly url: string;
+  /** Number of live client sessions. */
+  readonly sessionCount: number;
+  /** The logger the gateway writes to. */
+  readonly log: Logger;
+  /**
+   * Handles an HTTP upgrade request: use it with `noServer: true` from your own `upgrade` listener.
+   *
+   * @example
+   * ```ts
+   * server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+   * ```
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Stops accepting clients, closes every session (clients get `code`, 1001 by default, so they
+   * reconnect elsewhere) and resolves when they have ended, terminating stragglers after
+   * `drainTimeout` ms (default 5000).
+   */
+  close(options?: { code?: number; reason?: string; drainTimeout?: number }): Promise<void>;
+}
+
+/** Picks the subprotocol for a client: one the hooks speak, or the client's first offer. */
+function chooseProtocol(offered: Set<string>, supported: readonly string[]): string | false {
+  if (supported.length === 0) return offered.values().next().value ?? false;
+  for (const protocol of offered) if (supported.includes(protocol)) return protocol;
+  return false;
+}
+
+/** The target URL for one client: the configured target plus the client's query string. */
+function upstreamUrl(target: URL, requestUrl: string | undefined): string {
+  const url = new URL(target);
+  const query = new URL(requestUrl ?? '/', 'http://client').searchParams;
+  for (const [key, value] of query) url.searchParams.append(key, value);
+  return url.toString();
+}
+
+function forwardedHeaders(
+  request: IncomingMessage,
+  names: readonly string[],
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of names) {
+    const value = request.headers[name];
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  socket.end(`HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/**
+ * Creates a gateway. Options are validated here; an invalid one throws an `OptionError` naming it.
+ *
+ * @example
+ * ```ts
+ * import { createGateway } from 'subgate';
+ * import { pingReplayHook } from 'subgate/hooks/ping-replay';
+ *
+ * const gateway = createGateway({ target: 'ws://127.0.0.1:4000/graphql', port: 8080, hooks: [pingReplayHook()] });
+ * await gateway.ready;
+ * ```
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const opts: ResolvedOptions = resolveOptions(options);
+  const log = opts.logger ?? createLogger(opts.logLevel);
+  const supported = [...new Set(opts.hooks.flatMap((hook) => hook.protocols ?? []))];
+  const sessions = new Set<Session>();
+  let closing = false;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: opts.maxPayload,
+    handleProtocols: (offered) => chooseProtocol(offered, supported),
+  });
+
+  const matchesPath = (request: IncomingMessage): boolean =>
+    opts.path === undefined || new URL(request.url ?? '/', 'http://client').pathname === opts.path;
+
+  const handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', (error) => log.debug({ err: error }, 'client socket error during upgrade'));
+    if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
+    if (!matchesPath(request)) return rejectUpgrade(socket, 404, 'Not Found');
+    wss.handleUpgrade(request, socket, head, (client) => {
+      if (closing) {
+        client.close(CloseCode.GoingAway, 'gateway shutting down');
+        return;
+      }
+      const session = createSession({
+        client,
+        request,
+        options: opts,
+        log,
+        link: {
+          url: upstreamUrl(opts.target, request.url),
+          protocol: client.protocol === '' ? undefined : client.protocol,
+          headers: forwardedHeaders(request, opts.forwardHeaders),
+        },
+      });
+      sessions.add(session);
+      void session.closed.then(() => sessions.delete(session));
+    });
+  };
+
+  let server: Server | undefined;
+  let ready: Promise<AddressInfo | undefined>;
+  let url = '';
+  if (opts.server !== undefined) {
+    // Attached: leave upgrades for other paths to the server's other listeners.
+    opts.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (matchesPath(request)) handleUpgrade(request, socket, head);
+    });
+    ready = Promise.resolve(undefined);
+  } else if (opts.noServer) {
+    ready = Promise.resolve(undefined);
+  } else {
+    const own = createServer((_request, response) => {
+      response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      response.end('subgate: connect with WebSocket\n');
+    });
+    server = own;
+    own.on('upgrade', handleUpgrade);
+    ready = new Promise((resolve, reject) => {
+      own.once('error', reject);
+      own.listen(opts.port, opts.host, () => {
+        own.off('error', reject);
+        const address = own.address() as AddressInfo;
+        const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+        url = `ws://${host}:${address.port}`;
+        log.info({ url, target: opts.target.toString() }, 'listening');
+        resolve(address);
+      });
+    });
+  }
+
+  return {
+    ready,
+    get url() {
+      return url;
+    },
+    get sessionCount() {
+      return sessions.size;
+    },
+    log,
+    handleUpgrade,
+    async close({
+      code = CloseCode.GoingAway,
+      reason = 'gateway shutting down',
+      drainTimeout = 5000,
+    } = {}) {
+      closing = true;
+      const stopped = server
+        ? new Promise<void>((resolve) => server.close(() => resolve()))
+        : Promise.resolve();
+      for (const session of sessions) session.close(code, reason);
+      let timer: NodeJS.Timeout | undefined;
+      const drained = Promise.all([...sessions].map((s) => s.closed));
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainTimeout);
+      });
+      await Promise.race([drained, deadline]);
+      clearTimeout(timer);
+      server?.closeAllConnections();
+      await stopped;
+      wss.close();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * subgate's public API. Hooks (in `hooks/`) and user hook modules import only from here.
+ *
+ * @module
+ */
+export { createGateway, type Gateway } from './gateway.js';
+export { DEFAULTS, OptionError, type GatewayOptions } from './options.js';
+export type {
+  FrameResult,
+  Hook,
+  HookFactory,
+  HookSession,
+  RestoreContext,
+  SessionCloseEvent,
+  SessionContext,
+  UpstreamLostEvent,
+  UpstreamState,
+} from './hooks.js';
+export {
+  CloseCode,
+  MAX_REASON_BYTES,
+  isRetryableClose,
+  sendableCloseCode,
+  trimReason,
+} from './close-codes.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { createReplayBuffer, type ReplayBuffer } from './replay-buffer.js';
+export {
+  DiagnosticsChannel,
+  type SessionCloseMessage,
+  type SessionOpenMessage,
+  type UpstreamStateMessage,
+} from './diagnostics.js';
+export { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './log.js';

@@ -1,0 +1,260 @@
+/**
+ * Gateway options: their types, defaults, and validation with messages that name the option.
+ *
+ * @module
+ */
+import type { Server } from 'node:http';
+import type { Hook } from './hooks.js';
+import { LOG_LEVELS, type Logger, type LogLevel } from './log.js';
+
+/** Everything `createGateway` accepts. Durations are milliseconds. */
+export interface GatewayOptions {
+  /** Full `ws://` or `wss://` URL of the target; the client's query string is appended. */
+  target: string;
+  /** Port of the standalone server; 0 picks a free one. @default 8080 */
+  port?: number;
+  /** Address of the standalone server. @default '127.0.0.1' */
+  host?: string;
+  /** Accept upgrades only on this path (e.g. `/graphql`); others get 404. @default any path */
+  path?: string;
+  /** Attach to this existing HTTP server's `upgrade` event instead of listening. */
+  server?: Server;
+  /** Neither listen nor attach: call `gateway.handleUpgrade` yourself. @default false */
+  noServer?: boolean;
+  /** Hooks, composed in order. @default [] (the CLI defaults to ping-replay) */
+  hooks?: readonly Hook[];
+  /** Interval between heartbeat pings to the target. @default 5000 */
+  pingInterval?: number;
+  /** How long a ping may wait for its pong before the target is declared dead. @default 2000 */
+  pongTimeout?: number;
+  /** How long one connection attempt (TCP + upgrade) may take. @default 5000 */
+  connectTimeout?: number;
+  /** Upper bound of the first reconnect delay. @default 100 */
+  retryInitialDelay?: number;
+  /** Cap on any reconnect delay. @default 10000 */
+  retryMaxDelay?: number;
+  /** Growth of the delay bound per failed attempt. @default 2 */
+  retryFactor?: number;
+  /** How long a connection must stay up before the attempt counter resets. @default 5000 */
+  minUptime?: number;
+  /** Consecutive failed attempts after which the client is closed with 1013. @default Infinity */
+  maxRetries?: number;
+  /** Longest outage after which the client is closed with 1013. @default 60000 */
+  maxOutage?: number;
+  /** Client request headers sent to the target on every attempt. @default ['authorization', 'cookie'] */
+  forwardHeaders?: readonly string[];
+  /** Client frames held while the upstream is not ready, in messages. @default 1000 */
+  maxBufferedMessages?: number;
+  /** Client frames held while the upstream is not ready, in bytes; also the high-water mark of each socket's send buffer. @default 1048576 */
+  maxBufferedBytes?: number;
+  /** Largest frame accepted from the client or the target, in bytes (bigger closes with 1009). @default 1048576 */
+  maxPayload?: number;
+  /** Log level of the built-in logger (ignored when `logger` is given). @default 'info' */
+  logLevel?: LogLevel;
+  /** A pino logger to use instead of the built-in one. */
+  logger?: Logger;
+  /** Random source in [0, 1) for backoff jitter; injectable for tests. @default Math.random */
+  random?: () => number;
+}
+
+/** {@link GatewayOptions} after validation, with every default filled in. */
+export interface ResolvedOptions {
+  readonly target: URL;
+  readonly port: number;
+  readonly host: string;
+  readonly path: string | undefined;
+  readonly server: Server | undefined;
+  readonly noServer: boolean;
+  readonly hooks: readonly Hook[];
+  readonly pingInterval: number;
+  readonly pongTimeout: number;
+  readonly connectTimeout: number;
+  readonly retryInitialDelay: number;
+  readonly retryMaxDelay: number;
+  readonly retryFactor: number;
+  readonly minUptime: number;
+  readonly maxRetries: number;
+  readonly maxOutage: number;
+  readonly forwardHeaders: readonly string[];
+  readonly maxBufferedMessages: number;
+  readonly maxBufferedBytes: number;
+  readonly maxPayload: number;
+  readonly logLevel: LogLevel;
+  readonly logger: Logger | undefined;
+  readonly random: () => number;
+}
+
+/** The default of every optional setting that has one. */
+export const DEFAULTS = {
+  port: 8080,
+  host: '127.0.0.1',
+  pingInterval: 5000,
+  pongTimeout: 2000,
+  connectTimeout: 5000,
+  retryInitialDelay: 100,
+  retryMaxDelay: 10_000,
+  retryFactor: 2,
+  minUptime: 5000,
+  maxRetries: Infinity,
+  maxOutage: 60_000,
+  forwardHeaders: ['authorization', 'cookie'],
+  maxBufferedMessages: 1000,
+  maxBufferedBytes: 1024 * 1024,
+  maxPayload: 1024 * 1024,
+  logLevel: 'info',
+} as const;
+
+/** Thrown for an invalid option; the message starts with the option's name. */
+export class OptionError extends Error {
+  /** The option at fault, e.g. `retryMaxDelay`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`${option} ${message}`);
+    this.name = 'OptionError';
+    this.option = option;
+  }
+}
+
+function integer(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max = Infinity,
+): number {
+  if (value === undefined) return fallback;
+  const ok =
+    typeof value === 'number' &&
+    value >= min &&
+    value <= max &&
+    (Number.isInteger(value) || value === Infinity);
+  if (!ok) {
+    const range = max === Infinity ? `>= ${min}` : `between ${min} and ${max}`;
+    throw new OptionError(name, `must be an integer ${range}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function parseTarget(value: unknown): URL {
+  if (typeof value !== 'string' || value === '') {
+    throw new OptionError('target', 'is required: the ws:// or wss:// URL of the upstream server');
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new OptionError('target', `must be a ws:// or wss:// URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new OptionError('target', `must use ws:// or wss://, got ${JSON.stringify(value)}`);
+  }
+  return url;
+}
+
+/**
+ * Validates options once, at construction, and fills in defaults.
+ *
+ * @throws {OptionError} naming the first invalid option, e.g.
+ * `retryMaxDelay must be >= retryInitialDelay (100), got 50`.
+ */
+export function resolveOptions(options: GatewayOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new OptionError('options', 'must be an object');
+  }
+  const target = parseTarget(options.target);
+  const retryInitialDelay = integer(
+    'retryInitialDelay',
+    options.retryInitialDelay,
+    DEFAULTS.retryInitialDelay,
+    0,
+  );
+  const retryMaxDelay = integer('retryMaxDelay', options.retryMaxDelay, DEFAULTS.retryMaxDelay, 0);
+  if (retryMaxDelay < retryInitialDelay) {
+    throw new OptionError(
+      'retryMaxDelay',
+      `must be >= retryInitialDelay (${retryInitialDelay}), got ${retryMaxDelay}`,
+    );
+  }
+  const retryFactor = options.retryFactor ?? DEFAULTS.retryFactor;
+  if (typeof retryFactor !== 'number' || !(retryFactor >= 1) || !Number.isFinite(retryFactor)) {
+    throw new OptionError(
+      'retryFactor',
+      `must be a number >= 1, got ${JSON.stringify(retryFactor)}`,
+    );
+  }
+  if (
+    options.path !== undefined &&
+    (typeof options.path !== 'string' || !options.path.startsWith('/'))
+  ) {
+    throw new OptionError('path', `must start with "/", got ${JSON.stringify(options.path)}`);
+  }
+  if (options.host !== undefined && (typeof options.host !== 'string' || options.host === '')) {
+    throw new OptionError(
+      'host',
+      `must be a non-empty string, got ${JSON.stringify(options.host)}`,
+    );
+  }
+  const hooks = options.hooks ?? [];
+  hooks.forEach((hook, i) => {
+    if (typeof hook !== 'object' || hook === null || typeof hook.open !== 'function') {
+      throw new OptionError(`hooks[${i}]`, 'must be a hook: an object with an open(ctx) method');
+    }
+  });
+  const forwardHeaders = options.forwardHeaders ?? DEFAULTS.forwardHeaders;
+  if (!Array.isArray(forwardHeaders) || forwardHeaders.some((h) => typeof h !== 'string')) {
+    throw new OptionError('forwardHeaders', 'must be an array of header names');
+  }
+  const logLevel = options.logLevel ?? DEFAULTS.logLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new OptionError(
+      'logLevel',
+      `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  if (options.random !== undefined && typeof options.random !== 'function') {
+    throw new OptionError('random', 'must be a function returning a number in [0, 1)');
+  }
+  const modes = [
+    options.server !== undefined,
+    options.noServer === true,
+    options.port !== undefined,
+  ];
+  if (modes.filter(Boolean).length > 1) {
+    throw new OptionError('server', 'port, server and noServer exclude each other: pick one');
+  }
+  return {
+    target,
+    port: integer('port', options.port, DEFAULTS.port, 0, 65535),
+    host: options.host ?? DEFAULTS.host,
+    path: options.path,
+    server: options.server,
+    noServer: options.noServer === true,
+    hooks,
+    pingInterval: integer('pingInterval', options.pingInterval, DEFAULTS.pingInterval, 1),
+    pongTimeout: integer('pongTimeout', options.pongTimeout, DEFAULTS.pongTimeout, 1),
+    connectTimeout: integer('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout, 1),
+    retryInitialDelay,
+    retryMaxDelay,
+    retryFactor,
+    minUptime: integer('minUptime', options.minUptime, DEFAULTS.minUptime, 0),
+    maxRetries: integer('maxRetries', options.maxRetries, DEFAULTS.maxRetries, 0),
+    maxOutage: integer('maxOutage', options.maxOutage, DEFAULTS.maxOutage, 1),
+    forwardHeaders: forwardHeaders.map((h) => h.toLowerCase()),
+    maxBufferedMessages: integer(
+      'maxBufferedMessages',
+      options.maxBufferedMessages,
+      DEFAULTS.maxBufferedMessages,
+      1,
+    ),
+    maxBufferedBytes: integer(
+      'maxBufferedBytes',
+      options.maxBufferedBytes,
+      DEFAULTS.maxBufferedBytes,
+      1,
+    ),
+    maxPayload: integer('maxPayload', options.maxPayload, DEFAULTS.maxPayload, 1),
+    logLevel,
+    logger: options.logger,
+    random: options.random ?? Math.random,
+  };
+}

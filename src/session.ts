@@ -1,0 +1,294 @@
+/**
+ * One client ↔ one upstream link: the frame pump, the bounded live queue, backpressure both
+ * ways, and the hook chain.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { CloseCode, sendableCloseCode, trimReason } from './close-codes.js';
+import { channels, type UpstreamStateMessage } from './diagnostics.js';
+import { createFlowControl, type Sink } from './flow-control.js';
+import { createHookChain, type Frame } from './hook-chain.js';
+import type { SessionContext, UpstreamState } from './hooks.js';
+import type { Logger } from './log.js';
+import type { ResolvedOptions } from './options.js';
+import { createUpstreamLink, type LinkConfig } from './upstream.js';
+
+/** A running session, as the gateway sees it. */
+export interface Session {
+  readonly id: string;
+  readonly upstreamState: UpstreamState;
+  readonly generation: number;
+  /** Resolves once the session has fully ended. */
+  readonly closed: Promise<void>;
+  /** Closes the client and the upstream with this code and reason. */
+  close(code: number, reason: string): void;
+}
+
+/** What a session is made from. */
+export interface SessionParams {
+  readonly client: WebSocket;
+  readonly request: IncomingMessage;
+  readonly link: Omit<LinkConfig, 'options'>;
+  readonly options: ResolvedOptions;
+  readonly log: Logger;
+}
+
+const QUEUE_FULL = 'session:queue-full';
+const UPSTREAM_SLOW = 'session:upstream-backpressure';
+
+/** Starts a session for a client that just completed its handshake. */
+export function createSession(params: SessionParams): Session {
+  const { client, options } = params;
+  const id = randomUUID();
+  const log = params.log.child({ session: id });
+  let upstreamState: UpstreamState = 'connecting';
+  let ended = false;
+  let restoreAbort: AbortController | undefined;
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
+
+  // Live client frames waiting for the upstream: a FIFO with a moving head, bounded below.
+  let queue: Frame[] = [];
+  let head = 0;
+  let queuedBytes = 0;
+
+  const holds = new Set<string>();
+  const pauseClient = (key: string): void => {
+    if (holds.size === 0) client.pause();
+    holds.add(key);
+  };
+  const resumeClient = (key: string): void => {
+    if (!holds.delete(key) || holds.size > 0 || ended) return;
+    client.resume();
+  };
+
+  const clientSink: Sink = {
+    get bufferedAmount() {
+      return client.bufferedAmount;
+    },
+    send(data, binary, flushed) {
+      if (client.readyState !== WebSocket.OPEN) {
+        flushed?.();
+        return;
+      }
+      client.send(data, { binary }, flushed);
+    },
+  };
+
+  const link = createUpstreamLink(
+    { ...params.link, options },
+    {
+      state(change) {
+        if (change.state !== 'open') upstreamState = change.state;
+        const message: UpstreamStateMessage = { sessionId: id, ...change };
+        log.info(message, `upstream ${change.state}`);
+        if (channels.upstreamState.hasSubscribers) channels.upstreamState.publish(message);
+      },
+      open(generation) {
+        setState('restoring');
+        chain.upstreamOpen(generation);
+        const abort = new AbortController();
+        restoreAbort = abort;
+        chain
+          .restore({
+            generation,
+            signal: abort.signal,
+            retry: (reason) => {
+              if (!abort.signal.aborted) link.fail(reason);
+            },
+          })
+          .then(
+            () => {
+              if (abort.signal.aborted || ended) return;
+              restoreAbort = undefined;
+              link.restored();
+              setState('open');
+              flush();
+            },
+            (error: Error) => {
+              if (abort.signal.aborted || ended) return;
+              log.error({ err: error }, 'restore failed');
+              close(CloseCode.InternalError, error.message);
+            },
+          );
+      },
+      message(data, binary) {
+        const frame = chain.upstreamMessage(data, binary);
+        if (frame !== undefined) toClient.send(clientSink, frame.data, frame.binary);
+      },
+      pong: (payload) => chain.pong(payload),
+      pingPayload: () => chain.pingPayload(),
+      lost(event) {
+        restoreAbort?.abort();
+        restoreAbort = undefined;
+        toUpstream.reset();
+        chain.upstreamLost(event);
+      },
+      terminal(code, reason) {
+        close(code, reason);
+      },
+      giveUp(reason) {
+        chain.giveUp(reason);
+        close(CloseCode.TryAgainLater, reason);
+      },
+    },
+  );
+
+  // Upstream → client: a slow client pauses the upstream. Client → upstream: the reverse.
+  const toClient = createFlowControl(
+    options.maxBufferedBytes,
+    () => link.pause(),
+    () => link.resume(),
+  );
+  const toUpstream = createFlowControl(
+    options.maxBufferedBytes,
+    () => pauseClient(UPSTREAM_SLOW),
+    () => resumeClient(UPSTREAM_SLOW),
+  );
+
+  const setState = (next: UpstreamState): void => {
+    upstreamState = next;
+    if (next === 'open' || next === 'restoring') {
+      const message: UpstreamStateMessage = {
+        sessionId: id,
+        state: next,
+        generation: link.generation,
+        attempt: 0,
+      };
+      log.info(message, `upstream ${next}`);
+      if (channels.upstreamState.hasSubscribers) channels.upstreamState.publish(message);
+    }
+  };
+
+  const ctx: SessionContext = {
+    id,
+    protocol: params.link.protocol,
+    request: { url: params.request.url ?? '/', headers: params.request.headers },
+    log,
+    get generation() {
+      return link.generation;
+    },
+    get upstreamState() {
+      return upstreamState;
+    },
+    sendClient(data, binary = typeof data !== 'string') {
+      if (!ended) clientSink.send(data, binary);
+    },
+    sendUpstream(data, binary = typeof data !== 'string') {
+      if (ended || link.state !== 'open') return false;
+      link.send(data, binary);
+      return true;
+    },
+    requestPing: () => link.ping(),
+    pauseClient,
+    resumeClient,
+    closeClient: (code, reason) => close(code, reason),
+  };
+
+  const chain = createHookChain(
+    options.hooks.map((hook) => ({ name: hook.name, session: hook.open(ctx) })),
+    log,
+  );
+
+  const dispatch = (data: Buffer, binary: boolean): void => {
+    const frame = chain.clientMessage(data, binary);
+    if (frame !== undefined) toUpstream.send(link, frame.data, frame.binary);
+  };
+
+  const flush = (): void => {
+    while (head < queue.length && upstreamState === 'open' && !ended) {
+      const frame = queue[head]!;
+      queue[head++] = undefined as unknown as Frame;
+      queuedBytes -= frame.data.length;
+      dispatch(frame.data as Buffer, frame.binary);
+    }
+    if (head === queue.length) {
+      queue = [];
+      head = 0;
+    }
+    if (
+      queue.length - head < options.maxBufferedMessages &&
+      queuedBytes < options.maxBufferedBytes
+    ) {
+      resumeClient(QUEUE_FULL);
+    }
+  };
+
+  client.on('message', (data: Buffer, binary: boolean) => {
+    if (ended) return;
+    if (upstreamState === 'open' && head === queue.length) {
+      dispatch(data, binary);
+      return;
+    }
+    if (!chain.clientWait(data, binary)) return;
+    queue.push({ data, binary });
+    queuedBytes += data.length;
+    if (
+      queue.length - head >= options.maxBufferedMessages ||
+      queuedBytes >= options.maxBufferedBytes
+    ) {
+      pauseClient(QUEUE_FULL);
+    }
+  });
+
+  const close = (code: number, reason: string): void => {
+    if (ended) return;
+    ended = true;
+    upstreamState = 'closed';
+    restoreAbort?.abort();
+    link.close(code, reason);
+    if (client.readyState === WebSocket.OPEN || client.readyState === WebSocket.CONNECTING) {
+      client.close(sendableCloseCode(code), trimReason(reason));
+      setTimeout(() => client.terminate(), options.pongTimeout).unref();
+    }
+    finish(code, reason);
+  };
+
+  let finished = false;
+  const finish = (code: number, reason: string): void => {
+    if (finished) return;
+    finished = true;
+    queue = [];
+    head = queuedBytes = 0;
+    chain.clientClose({ code, reason });
+    log.info({ code, reason }, 'session closed');
+    if (channels.sessionClose.hasSubscribers)
+      channels.sessionClose.publish({ sessionId: id, code, reason });
+  };
+
+  client.on('error', (error) => log.warn({ err: error }, 'client socket error'));
+  client.on('close', (code: number, reasonBuffer: Buffer) => {
+    const reason = reasonBuffer.toString();
+    if (!ended) {
+      ended = true;
+      upstreamState = 'closed';
+      restoreAbort?.abort();
+      // The client left: tell the target the same, with a code it may receive.
+      const upstreamCode = code === 1005 || code === 1006 ? CloseCode.Normal : code;
+      link.close(upstreamCode, reason || 'client closed');
+      finish(code, reason || 'client closed');
+    }
+    resolveClosed();
+  });
+
+  if (channels.sessionOpen.hasSubscribers) {
+    channels.sessionOpen.publish({ sessionId: id, protocol: params.link.protocol });
+  }
+  log.info({ protocol: params.link.protocol, url: params.request.url }, 'session open');
+  link.start();
+
+  return {
+    id,
+    closed,
+    get upstreamState() {
+      return upstreamState;
+    },
+    get generation() {
+      return link.generation;
+    },
+    close,
+  };
+}
