@@ -109,15 +109,14 @@ async function optionsFrom(argv: string[]): Promise<GatewayOptions | 'help' | 'v
   }
 
   // --hook replaces the config's list; a hook named in both keeps the config's options.
-  const configured = settings.hooks ?? [];
+  // A config's explicit list (even an empty one: a plain proxy) stands unless --hook is given.
+  const configured = settings.hooks ?? ['ping-replay'];
   const specs: HookSpec[] = values.hook
     ? values.hook.map(
         (name) =>
           configured.find((spec) => (typeof spec === 'string' ? spec : spec[0]) === name) ?? name,
       )
-    : configured.length > 0
-      ? configured
-      : ['ping-replay'];
+    : configured;
   const hooks = [];
   for (const spec of specs) {
     hooks.push(
