@@ -34,6 +34,7 @@ export const CONFIG_KEYS: readonly (keyof ConfigSettings)[] = [
   'minUptime',
   'maxRetries',
   'maxOutage',
+  'clientPingInterval',
   'forwardHeaders',
   'maxBufferedMessages',
   'maxBufferedBytes',

@@ -41,6 +41,12 @@ export interface GatewayOptions {
   maxRetries?: number;
   /** Longest outage after which the client is closed with 1013. @default 60000 */
   maxOutage?: number;
+  /**
+   * Interval between pings to each client; a client that has not answered the previous ping by
+   * the next one is terminated (it vanished without closing, or stopped reading). 0 disables.
+   * @default 30000
+   */
+  clientPingInterval?: number;
   /** Client request headers sent to the target on every attempt. @default ['authorization', 'cookie'] */
   forwardHeaders?: readonly string[];
   /** Client frames held while the upstream is not ready, in messages. @default 1000 */
@@ -75,6 +81,7 @@ export interface ResolvedOptions {
   readonly minUptime: number;
   readonly maxRetries: number;
   readonly maxOutage: number;
+  readonly clientPingInterval: number;
   readonly forwardHeaders: readonly string[];
   readonly maxBufferedMessages: number;
   readonly maxBufferedBytes: number;
@@ -97,6 +104,7 @@ export const DEFAULTS = {
   minUptime: 5000,
   maxRetries: Infinity,
   maxOutage: 60_000,
+  clientPingInterval: 30_000,
   forwardHeaders: ['authorization', 'cookie'],
   maxBufferedMessages: 1000,
   maxBufferedBytes: 1024 * 1024,
@@ -239,6 +247,12 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     minUptime: integer('minUptime', options.minUptime, DEFAULTS.minUptime, 0),
     maxRetries: integer('maxRetries', options.maxRetries, DEFAULTS.maxRetries, 0),
     maxOutage: integer('maxOutage', options.maxOutage, DEFAULTS.maxOutage, 1),
+    clientPingInterval: integer(
+      'clientPingInterval',
+      options.clientPingInterval,
+      DEFAULTS.clientPingInterval,
+      0,
+    ),
     forwardHeaders: forwardHeaders.map((h) => h.toLowerCase()),
     maxBufferedMessages: integer(
       'maxBufferedMessages',

@@ -259,6 +259,24 @@ export function createSession(params: SessionParams): Session {
       channels.sessionClose.publish({ sessionId: id, code, reason });
   };
 
+  // A client that did not answer the previous ping by the next one is gone: terminate it, which
+  // ends the session and releases its upstream socket.
+  let clientAnswered = true;
+  const clientHeartbeat =
+    options.clientPingInterval > 0
+      ? setInterval(() => {
+          if (!clientAnswered) {
+            log.info('client did not answer a ping; terminating it');
+            client.terminate();
+            return;
+          }
+          clientAnswered = false;
+          client.ping();
+        }, options.clientPingInterval)
+      : undefined;
+  client.on('pong', () => {
+    clientAnswered = true;
+  });
   client.on('error', (error) => log.warn({ err: error }, 'client socket error'));
   client.on('close', (code: number, reasonBuffer: Buffer) => {
     const reason = reasonBuffer.toString();
@@ -271,6 +289,7 @@ export function createSession(params: SessionParams): Session {
       link.close(upstreamCode, reason || 'client closed');
       finish(code, reason || 'client closed');
     }
+    clearInterval(clientHeartbeat);
     resolveClosed();
   });
 
