@@ -3,7 +3,7 @@
  * the listening line, errors that name the option, and SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -169,4 +169,28 @@ test('SIGTERM closes clients with 1001 and exits 0 within 5 s', async (t) => {
   const exit = await cli.exited;
   assert.equal(exit.code, 0);
   assert.ok(performance.now() - started < 5000, 'exited within 5 s');
+});
+
+test("the README's worked custom hook runs as documented", async (t) => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('A worked custom hook'));
+  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(code, 'the README shows the hook');
+  const dir = mkdtempSync(join(tmpdir(), 'subgate-readme-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'stamp.js'), code);
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  const target = await echoTarget(t);
+  const cli = await startCli([
+    '--target',
+    target.url,
+    '--port',
+    '0',
+    '--hook',
+    join(dir, 'stamp.js'),
+    '--log-level',
+    'silent',
+  ]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  assert.deepEqual(JSON.parse(await exchange(cli.url, '{"n":1}')), { n: 1, generation: 1 });
 });
