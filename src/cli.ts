@@ -21,6 +21,7 @@ const NUMERIC_FLAGS = {
   'retry-max-delay': 'retryMaxDelay',
   'max-retries': 'maxRetries',
   'max-outage': 'maxOutage',
+  'metrics-port': 'metricsPort',
 } as const;
 
 const HELP = `Usage: subgate --target <ws-url> [options]
@@ -43,6 +44,7 @@ Options (durations in milliseconds):
   --retry-max-delay <ms>       cap on any reconnect delay (default ${DEFAULTS.retryMaxDelay})
   --max-retries <n>            failed attempts before the client is closed with 1013 (default: no limit)
   --max-outage <ms>            outage after which the client is closed with 1013 (default ${DEFAULTS.maxOutage})
+  --metrics-port <n>           serve /metrics, /healthz and /readyz on this port (default: off)
   --log-level <level>          fatal, error, warn, info, debug, trace or silent (default ${DEFAULTS.logLevel})
   -h, --help                   show this help
   -v, --version                show the version
@@ -183,6 +185,11 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.stdout.write(`subgate listening on ${gateway.url}\n`);
+  const admin = await gateway.admin.catch((error: Error) => {
+    process.stderr.write(`subgate: cannot serve metrics: ${error.message}\n`);
+    process.exit(1);
+  });
+  if (admin) gateway.log.info({ port: admin.port }, 'metrics, health and readiness served');
 }
 
 await main();

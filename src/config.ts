@@ -39,6 +39,10 @@ export const CONFIG_KEYS: readonly (keyof ConfigSettings)[] = [
   'maxBufferedMessages',
   'maxBufferedBytes',
   'maxPayload',
+  'metricsPort',
+  'metricsHost',
+  'maxSessions',
+  'allowedOrigins',
   'logLevel',
 ];
 

@@ -7,9 +7,12 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
+import { startAdminServer, type AdminServer } from './admin-server.js';
 import { CloseCode } from './close-codes.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { createSession, type Session } from './session.js';
 
@@ -26,6 +29,13 @@ export interface Gateway {
   readonly sessionCount: number;
   /** The logger the gateway writes to. */
   readonly log: Logger;
+  /** The Prometheus registry with every `subgate_*` metric (`await gateway.metrics.metrics()`). */
+  readonly metrics: Registry;
+  /**
+   * Resolves with the admin server's address (`/metrics`, `/healthz`, `/readyz`) once it listens,
+   * or `undefined` when `metricsPort` is not set.
+   */
+  readonly admin: Promise<AddressInfo | undefined>;
   /**
    * Handles an HTTP upgrade request: use it with `noServer: true` from your own `upgrade` listener.
    *
@@ -92,6 +102,26 @@ export function createGateway(options: GatewayOptions): Gateway {
   const supported = [...new Set(opts.hooks.flatMap((hook) => hook.protocols ?? []))];
   const sessions = new Set<Session>();
   let closing = false;
+  const metrics = createMetrics();
+  metrics.setQueueProbe(() => {
+    let frames = 0;
+    let bytes = 0;
+    for (const session of sessions) {
+      frames += session.queued.frames;
+      bytes += session.queued.bytes;
+    }
+    return { frames, bytes };
+  });
+  const adminServer: Promise<AdminServer | undefined> =
+    opts.metricsPort === undefined
+      ? Promise.resolve(undefined)
+      : startAdminServer(
+          { registry: metrics.registry, accepting: () => !closing },
+          opts.metricsPort,
+          opts.metricsHost,
+        );
+  // A failure to listen surfaces through `gateway.admin`; keep it from being unhandled meanwhile.
+  adminServer.catch(() => {});
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -108,9 +138,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     socket.on('error', (error) => log.debug({ err: error }, 'client socket error during upgrade'));
     if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
     if (!matchesPath(request)) return rejectUpgrade(socket, 404, 'Not Found');
+    const origin = request.headers.origin;
+    if (
+      origin !== undefined &&
+      opts.allowedOrigins !== undefined &&
+      !opts.allowedOrigins.includes(origin)
+    ) {
+      return rejectUpgrade(socket, 403, 'Forbidden');
+    }
     wss.handleUpgrade(request, socket, head, (client) => {
       if (closing) {
         client.close(CloseCode.GoingAway, 'gateway shutting down');
+        return;
+      }
+      if (sessions.size >= opts.maxSessions) {
+        client.close(CloseCode.TryAgainLater, `maxSessions (${opts.maxSessions}) reached`);
         return;
       }
       const session = createSession({
@@ -118,6 +160,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         request,
         options: opts,
         log,
+        metrics,
         link: {
           url: upstreamUrl(opts.target, request.url),
           protocol: client.protocol === '' ? undefined : client.protocol,
@@ -169,6 +212,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       return sessions.size;
     },
     log,
+    metrics: metrics.registry,
+    admin: adminServer.then((admin) => admin?.address),
     handleUpgrade,
     async close({
       code = CloseCode.GoingAway,
@@ -190,6 +235,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       server?.closeAllConnections();
       await stopped;
       wss.close();
+      await (await adminServer.catch(() => undefined))?.close();
     },
   };
 }

@@ -11,6 +11,7 @@ import type { Hook, HookFactory } from './hooks.js';
 export const BUILT_IN_HOOKS: Readonly<Record<string, string>> = {
   'ping-replay': '../hooks/ping-replay.js',
   'graphql-ws': '../hooks/graphql-ws.js',
+  broker: '../hooks/broker.js',
 };
 
 /** A hook as written in a config file: a name or path, with optional options. */

@@ -68,6 +68,13 @@ export interface SessionContext {
   /** Releases a hold taken with {@link SessionContext.pauseClient}. */
   resumeClient(key: string): void;
   /**
+   * Counts an event in the metric `subgate_hook_events_total{hook, event}` (the hook's name is
+   * added for you).
+   *
+   * @example `ctx.count('subscriptions_restored', active.size)`
+   */
+  count(event: string, n?: number): void;
+  /**
    * Closes the client with a code and reason (trimmed to 123 bytes), and ends the session.
    *
    * @example `ctx.closeClient(4400, 'Invalid message received')`

@@ -55,6 +55,18 @@ export interface GatewayOptions {
   maxBufferedBytes?: number;
   /** Largest frame accepted from the client or the target, in bytes (bigger closes with 1009). @default 1048576 */
   maxPayload?: number;
+  /** Port of the admin server (`/metrics`, `/healthz`, `/readyz`); 0 picks a free one. @default off */
+  metricsPort?: number;
+  /** Address of the admin server. @default the `host` option */
+  metricsHost?: string;
+  /** Client sessions at once; one more is closed with 1013 at once. @default Infinity */
+  maxSessions?: number;
+  /**
+   * Origins (`https://app.example.com`) allowed to connect; an upgrade with another `Origin`
+   * header gets HTTP 403. Requests without an Origin (non-browser clients) are allowed.
+   * @default any origin
+   */
+  allowedOrigins?: readonly string[];
   /** Log level of the built-in logger (ignored when `logger` is given). @default 'info' */
   logLevel?: LogLevel;
   /** A pino logger to use instead of the built-in one. */
@@ -86,6 +98,10 @@ export interface ResolvedOptions {
   readonly maxBufferedMessages: number;
   readonly maxBufferedBytes: number;
   readonly maxPayload: number;
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
+  readonly maxSessions: number;
+  readonly allowedOrigins: readonly string[] | undefined;
   readonly logLevel: LogLevel;
   readonly logger: Logger | undefined;
   readonly random: () => number;
@@ -109,6 +125,7 @@ export const DEFAULTS = {
   maxBufferedMessages: 1000,
   maxBufferedBytes: 1024 * 1024,
   maxPayload: 1024 * 1024,
+  maxSessions: Infinity,
   logLevel: 'info',
 } as const;
 
@@ -222,6 +239,16 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (options.random !== undefined && typeof options.random !== 'function') {
     throw new OptionError('random', 'must be a function returning a number in [0, 1)');
   }
+  const allowedOrigins = options.allowedOrigins;
+  if (
+    allowedOrigins !== undefined &&
+    (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string'))
+  ) {
+    throw new OptionError(
+      'allowedOrigins',
+      'must be an array of origins such as "https://app.example.com"',
+    );
+  }
   const modes = [
     options.server !== undefined,
     options.noServer === true,
@@ -267,6 +294,13 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
       1,
     ),
     maxPayload: integer('maxPayload', options.maxPayload, DEFAULTS.maxPayload, 1),
+    metricsPort:
+      options.metricsPort === undefined
+        ? undefined
+        : integer('metricsPort', options.metricsPort, 0, 0, 65535),
+    metricsHost: options.metricsHost ?? options.host ?? DEFAULTS.host,
+    maxSessions: integer('maxSessions', options.maxSessions, DEFAULTS.maxSessions, 1),
+    allowedOrigins,
     logLevel,
     logger: options.logger,
     random: options.random ?? Math.random,

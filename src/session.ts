@@ -13,6 +13,7 @@ import { createFlowControl, type Sink } from './flow-control.js';
 import { createHookChain, type Frame } from './hook-chain.js';
 import type { SessionContext, UpstreamState } from './hooks.js';
 import type { Logger } from './log.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { createUpstreamLink, type LinkConfig } from './upstream.js';
 
@@ -21,6 +22,8 @@ export interface Session {
   readonly id: string;
   readonly upstreamState: UpstreamState;
   readonly generation: number;
+  /** Client frames (and their bytes) waiting for the upstream. */
+  readonly queued: { readonly frames: number; readonly bytes: number };
   /** Resolves once the session has fully ended. */
   readonly closed: Promise<void>;
   /** Closes the client and the upstream with this code and reason. */
@@ -34,6 +37,7 @@ export interface SessionParams {
   readonly link: Omit<LinkConfig, 'options'>;
   readonly options: ResolvedOptions;
   readonly log: Logger;
+  readonly metrics: GatewayMetrics;
 }
 
 const QUEUE_FULL = 'session:queue-full';
@@ -41,12 +45,15 @@ const UPSTREAM_SLOW = 'session:upstream-backpressure';
 
 /** Starts a session for a client that just completed its handshake. */
 export function createSession(params: SessionParams): Session {
-  const { client, options } = params;
+  const { client, options, metrics } = params;
+  const { traffic } = metrics;
   const id = randomUUID();
   const log = params.log.child({ session: id });
   let upstreamState: UpstreamState = 'connecting';
   let ended = false;
   let restoreAbort: AbortController | undefined;
+  let attempting = false;
+  let lostAt: number | undefined;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
 
@@ -82,13 +89,17 @@ export function createSession(params: SessionParams): Session {
     { ...params.link, options },
     {
       state(change) {
-        if (change.state !== 'open') upstreamState = change.state;
-        const message: UpstreamStateMessage = { sessionId: id, ...change };
-        log.info(message, `upstream ${change.state}`);
-        if (channels.upstreamState.hasSubscribers) channels.upstreamState.publish(message);
+        if (attempting && change.state !== 'connecting') {
+          attempting = false;
+          metrics.reconnectAttempt(change.state === 'open' ? 'success' : 'failure');
+        }
+        if (change.state === 'connecting' && change.generation > 1) attempting = true;
+        // The link's `open` is the session's `restoring`, entered by the open handler.
+        if (change.state !== 'open') enter(change.state, change);
       },
       open(generation) {
-        setState('restoring');
+        const openedAt = performance.now();
+        enter('restoring');
         chain.upstreamOpen(generation);
         const abort = new AbortController();
         restoreAbort = abort;
@@ -105,7 +116,11 @@ export function createSession(params: SessionParams): Session {
               if (abort.signal.aborted || ended) return;
               restoreAbort = undefined;
               link.restored();
-              setState('open');
+              const now = performance.now();
+              metrics.restored(now - openedAt);
+              if (lostAt !== undefined) metrics.outageEnded(now - lostAt);
+              lostAt = undefined;
+              enter('open');
               flush();
             },
             (error: Error) => {
@@ -116,12 +131,15 @@ export function createSession(params: SessionParams): Session {
           );
       },
       message(data, binary) {
+        traffic.upstreamFrames++;
+        traffic.upstreamBytes += data.length;
         const frame = chain.upstreamMessage(data, binary);
         if (frame !== undefined) toClient.send(clientSink, frame.data, frame.binary);
       },
       pong: (payload) => chain.pong(payload),
       pingPayload: () => chain.pingPayload(),
       lost(event) {
+        lostAt = performance.now();
         restoreAbort?.abort();
         restoreAbort = undefined;
         toUpstream.reset();
@@ -149,19 +167,16 @@ export function createSession(params: SessionParams): Session {
     () => resumeClient(UPSTREAM_SLOW),
   );
 
-  const setState = (next: UpstreamState): void => {
+  /** The one place the session's upstream state changes: metrics, log line, diagnostics. */
+  function enter(next: UpstreamState, change?: Omit<UpstreamStateMessage, 'sessionId'>): void {
+    metrics.upstreamState(upstreamState, next);
     upstreamState = next;
-    if (next === 'open' || next === 'restoring') {
-      const message: UpstreamStateMessage = {
-        sessionId: id,
-        state: next,
-        generation: link.generation,
-        attempt: 0,
-      };
-      log.info(message, `upstream ${next}`);
-      if (channels.upstreamState.hasSubscribers) channels.upstreamState.publish(message);
-    }
-  };
+    const message: UpstreamStateMessage = change
+      ? { sessionId: id, ...change, state: next }
+      : { sessionId: id, state: next, generation: link.generation, attempt: 0 };
+    log.info(message, `upstream ${next}`);
+    if (channels.upstreamState.hasSubscribers) channels.upstreamState.publish(message);
+  }
 
   const ctx: SessionContext = {
     id,
@@ -183,13 +198,19 @@ export function createSession(params: SessionParams): Session {
       return true;
     },
     requestPing: () => link.ping(),
+    count: (event, n = 1) => metrics.hookEvent('session', event, n),
     pauseClient,
     resumeClient,
     closeClient: (code, reason) => close(code, reason),
   };
 
+  // Each hook sees the session's context plus a `count` that labels its events with its name.
   const chain = createHookChain(
-    options.hooks.map((hook) => ({ name: hook.name, session: hook.open(ctx) })),
+    options.hooks.map((hook) => {
+      const count = (event: string, n = 1): void => metrics.hookEvent(hook.name, event, n);
+      const own = Object.create(ctx, { count: { value: count } }) as SessionContext;
+      return { name: hook.name, session: hook.open(own) };
+    }),
     log,
   );
 
@@ -219,6 +240,8 @@ export function createSession(params: SessionParams): Session {
 
   client.on('message', (data: Buffer, binary: boolean) => {
     if (ended) return;
+    traffic.clientFrames++;
+    traffic.clientBytes += data.length;
     if (upstreamState === 'open' && head === queue.length) {
       dispatch(data, binary);
       return;
@@ -237,7 +260,6 @@ export function createSession(params: SessionParams): Session {
   const close = (code: number, reason: string): void => {
     if (ended) return;
     ended = true;
-    upstreamState = 'closed';
     restoreAbort?.abort();
     link.close(code, reason);
     if (client.readyState === WebSocket.OPEN || client.readyState === WebSocket.CONNECTING) {
@@ -254,6 +276,7 @@ export function createSession(params: SessionParams): Session {
     queue = [];
     head = queuedBytes = 0;
     chain.clientClose({ code, reason });
+    metrics.sessionClosed(code);
     log.info({ code, reason }, 'session closed');
     if (channels.sessionClose.hasSubscribers)
       channels.sessionClose.publish({ sessionId: id, code, reason });
@@ -282,7 +305,6 @@ export function createSession(params: SessionParams): Session {
     const reason = reasonBuffer.toString();
     if (!ended) {
       ended = true;
-      upstreamState = 'closed';
       restoreAbort?.abort();
       // The client left: tell the target the same, with a code it may receive.
       const upstreamCode = code === 1005 || code === 1006 ? CloseCode.Normal : code;
@@ -296,6 +318,8 @@ export function createSession(params: SessionParams): Session {
   if (channels.sessionOpen.hasSubscribers) {
     channels.sessionOpen.publish({ sessionId: id, protocol: params.link.protocol });
   }
+  metrics.sessionOpened();
+  metrics.upstreamState(undefined, upstreamState);
   log.info({ protocol: params.link.protocol, url: params.request.url }, 'session open');
   link.start();
 
@@ -307,6 +331,9 @@ export function createSession(params: SessionParams): Session {
     },
     get generation() {
       return link.generation;
+    },
+    get queued() {
+      return { frames: queue.length - head, bytes: queuedBytes };
     },
     close,
   };
