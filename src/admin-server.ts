@@ -1,18 +1,22 @@
 /**
  * The operator's HTTP endpoints, on their own port: `/metrics` (Prometheus text format),
- * `/healthz` (the process is up) and `/readyz` (accepting clients).
+ * `/healthz` (the process is up), `/readyz` (accepting clients), and a live status page
+ * (`/status`, fed by `/status.json`).
  *
  * @module
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { STATUS_PAGE } from './status-page.js';
 
 /** What the admin server reads from the gateway. */
 export interface AdminSource {
   readonly registry: Registry;
   /** Whether the gateway accepts clients (false while shutting down). */
   accepting(): boolean;
+  /** The snapshot behind `/status.json`. */
+  status(): unknown;
 }
 
 /** A listening admin server. */
@@ -40,6 +44,10 @@ export async function startAdminServer(
         return reply(200, 'ok\n');
       case '/readyz':
         return source.accepting() ? reply(200, 'ready\n') : reply(503, 'shutting down\n');
+      case '/status':
+        return reply(200, STATUS_PAGE, 'text/html; charset=utf-8');
+      case '/status.json':
+        return reply(200, JSON.stringify(source.status()), 'application/json');
       case '/metrics':
         source.registry.metrics().then(
           (text) => reply(200, text, source.registry.contentType),
@@ -47,7 +55,7 @@ export async function startAdminServer(
         );
         return;
       default:
-        return reply(404, 'not found: try /metrics, /healthz or /readyz\n');
+        return reply(404, 'not found: try /metrics, /healthz, /readyz or /status\n');
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -13,6 +13,7 @@ import { startAdminServer, type AdminServer } from './admin-server.js';
 import { CloseCode } from './close-codes.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics.js';
+import { createTimeline, type TimelineEvent } from './timeline.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { createSession, type Session } from './session.js';
 
@@ -27,6 +28,8 @@ export interface Gateway {
   readonly url: string;
   /** Number of live client sessions. */
   readonly sessionCount: number;
+  /** A snapshot for dashboards: every session's upstream state and the recent outages. */
+  status(): GatewayStatus;
   /** The logger the gateway writes to. */
   readonly log: Logger;
   /** The Prometheus registry with every `subgate_*` metric (`await gateway.metrics.metrics()`). */
@@ -51,6 +54,22 @@ export interface Gateway {
    * `drainTimeout` ms (default 5000).
    */
   close(options?: { code?: number; reason?: string; drainTimeout?: number }): Promise<void>;
+}
+
+/** What {@link Gateway.status} returns (and `/status.json` serves). */
+export interface GatewayStatus {
+  /** When the snapshot was taken, ms since the epoch. */
+  readonly now: number;
+  readonly target: string;
+  readonly sessions: readonly {
+    readonly id: string;
+    readonly upstreamState: string;
+    readonly generation: number;
+    readonly startedAt: number;
+    readonly queuedFrames: number;
+  }[];
+  /** Outages and give-ups of the last 10 minutes, oldest first. */
+  readonly events: readonly TimelineEvent[];
 }
 
 /** Picks the subprotocol for a client: one the hooks speak, or the client's first offer. */
@@ -103,6 +122,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   const sessions = new Set<Session>();
   let closing = false;
   const metrics = createMetrics();
+  const timeline = createTimeline();
+  const status = (): GatewayStatus => ({
+    now: Date.now(),
+    target: opts.target.toString(),
+    sessions: [...sessions].map((session) => ({
+      id: session.id,
+      upstreamState: session.upstreamState,
+      generation: session.generation,
+      startedAt: session.startedAt,
+      queuedFrames: session.queued.frames,
+    })),
+    events: timeline.recent(),
+  });
   metrics.setQueueProbe(() => {
     let frames = 0;
     let bytes = 0;
@@ -116,7 +148,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     opts.metricsPort === undefined
       ? Promise.resolve(undefined)
       : startAdminServer(
-          { registry: metrics.registry, accepting: () => !closing },
+          { registry: metrics.registry, accepting: () => !closing, status },
           opts.metricsPort,
           opts.metricsHost,
         );
@@ -161,6 +193,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         options: opts,
         log,
         metrics,
+        timeline,
         link: {
           url: upstreamUrl(opts.target, request.url),
           protocol: client.protocol === '' ? undefined : client.protocol,
@@ -211,6 +244,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     get sessionCount() {
       return sessions.size;
     },
+    status,
     log,
     metrics: metrics.registry,
     admin: adminServer.then((admin) => admin?.address),

@@ -3,7 +3,8 @@
  *
  * @module
  */
-export { createGateway, type Gateway } from './gateway.js';
+export { createGateway, type Gateway, type GatewayStatus } from './gateway.js';
+export type { TimelineEvent } from './timeline.js';
 export { DEFAULTS, OptionError, type GatewayOptions } from './options.js';
 export type {
   FrameResult,

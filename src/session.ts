@@ -14,6 +14,7 @@ import { createHookChain, type Frame } from './hook-chain.js';
 import type { SessionContext, UpstreamState } from './hooks.js';
 import type { Logger } from './log.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { Timeline } from './timeline.js';
 import type { ResolvedOptions } from './options.js';
 import { createUpstreamLink, type LinkConfig } from './upstream.js';
 
@@ -22,6 +23,8 @@ export interface Session {
   readonly id: string;
   readonly upstreamState: UpstreamState;
   readonly generation: number;
+  /** When the session started, ms since the epoch. */
+  readonly startedAt: number;
   /** Client frames (and their bytes) waiting for the upstream. */
   readonly queued: { readonly frames: number; readonly bytes: number };
   /** Resolves once the session has fully ended. */
@@ -38,6 +41,7 @@ export interface SessionParams {
   readonly options: ResolvedOptions;
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
+  readonly timeline: Timeline;
 }
 
 const QUEUE_FULL = 'session:queue-full';
@@ -45,7 +49,8 @@ const UPSTREAM_SLOW = 'session:upstream-backpressure';
 
 /** Starts a session for a client that just completed its handshake. */
 export function createSession(params: SessionParams): Session {
-  const { client, options, metrics } = params;
+  const { client, options, metrics, timeline } = params;
+  const startedAt = Date.now();
   const { traffic } = metrics;
   const id = randomUUID();
   const log = params.log.child({ session: id });
@@ -118,7 +123,10 @@ export function createSession(params: SessionParams): Session {
               link.restored();
               const now = performance.now();
               metrics.restored(now - openedAt);
-              if (lostAt !== undefined) metrics.outageEnded(now - lostAt);
+              if (lostAt !== undefined) {
+                metrics.outageEnded(now - lostAt);
+                timeline.outage(id, Date.now() - (now - lostAt), now - lostAt);
+              }
               lostAt = undefined;
               enter('open');
               flush();
@@ -149,6 +157,7 @@ export function createSession(params: SessionParams): Session {
         close(code, reason);
       },
       giveUp(reason) {
+        timeline.gaveUp(id, reason);
         chain.giveUp(reason);
         close(CloseCode.TryAgainLater, reason);
       },
@@ -332,6 +341,7 @@ export function createSession(params: SessionParams): Session {
     get generation() {
       return link.generation;
     },
+    startedAt,
     get queued() {
       return { frames: queue.length - head, bytes: queuedBytes };
     },
