@@ -79,12 +79,29 @@ function chooseProtocol(offered: Set<string>, supported: readonly string[]): str
   return false;
 }
 
-/** The target URL for one client: the configured target plus the client's query string. */
+/**
+ * The target URL for one client: the configured target with the client's query string appended
+ * as it was sent (not re-encoded: signed URLs and `%20` must survive).
+ */
 function upstreamUrl(target: URL, requestUrl: string | undefined): string {
+  const start = requestUrl?.indexOf('?') ?? -1;
+  const query = start === -1 ? '' : requestUrl!.slice(start + 1).split('#')[0]!;
+  if (query === '') return target.toString();
   const url = new URL(target);
-  const query = new URL(requestUrl ?? '/', 'http://client').searchParams;
-  for (const [key, value] of query) url.searchParams.append(key, value);
+  url.search = url.search === '' ? `?${query}` : `${url.search}&${query}`;
   return url.toString();
+}
+
+/** The subprotocols a client offers in its upgrade request, in its order. */
+function offeredProtocols(request: IncomingMessage): Set<string> {
+  const header = request.headers['sec-websocket-protocol'];
+  if (header === undefined) return new Set();
+  return new Set(
+    header
+      .split(',')
+      .map((protocol) => protocol.trim())
+      .filter(Boolean),
+  );
 }
 
 function forwardedHeaders(
@@ -170,6 +187,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     socket.on('error', (error) => log.debug({ err: error }, 'client socket error during upgrade'));
     if (closing) return rejectUpgrade(socket, 503, 'Service Unavailable');
     if (!matchesPath(request)) return rejectUpgrade(socket, 404, 'Not Found');
+    // A client that speaks none of the hooks' protocols is refused before a session exists.
+    if (supported.length > 0 && chooseProtocol(offeredProtocols(request), supported) === false) {
+      return rejectUpgrade(socket, 400, 'Bad Request');
+    }
     const origin = request.headers.origin;
     if (
       origin !== undefined &&

@@ -34,6 +34,12 @@ export interface SessionContext {
   /** The current state of the upstream link. */
   readonly upstreamState: UpstreamState;
   /**
+   * Whether reading from the target is paused because the client is slow (backpressure). Nothing
+   * arrives from the target meanwhile, so an application-level heartbeat should not count the
+   * silence against it.
+   */
+  readonly upstreamPaused: boolean;
+  /**
    * Sends a frame to the client directly, bypassing the message hooks.
    *
    * @example Answer a protocol ping locally while the target is down:
@@ -89,8 +95,10 @@ export interface RestoreContext {
   /** Aborted when this socket is lost before restore finished; stop waiting then. */
   readonly signal: AbortSignal;
   /**
-   * Declares this attempt failed (for example the target never acknowledged the re-init): the
-   * socket is terminated and the link reconnects with backoff, counting one failed attempt.
+   * Declares this socket dead (for example the target never acknowledged the re-init, or later
+   * stopped answering an application-level ping): it is terminated and the link reconnects with
+   * backoff, counting one failed attempt. Valid for the socket's whole lifetime, not only during
+   * restore; once this socket is gone, calling it does nothing (a newer socket is never affected).
    *
    * @example `ctx.retry('no connection_ack within 3000 ms')`
    */

@@ -67,14 +67,19 @@ export function createSession(params: SessionParams): Session {
   let head = 0;
   let queuedBytes = 0;
 
+  // Holds on the client (backpressure). Any hold stops reading the client socket; a hold other
+  // than the session's own full-queue hold also stops dispatching, so frames ws had already read
+  // wait in the queue instead of reaching the hooks.
   const holds = new Set<string>();
+  const dispatchHeld = (): boolean => holds.size > (holds.has(QUEUE_FULL) ? 1 : 0);
   const pauseClient = (key: string): void => {
     if (holds.size === 0) client.pause();
     holds.add(key);
   };
   const resumeClient = (key: string): void => {
-    if (!holds.delete(key) || holds.size > 0 || ended) return;
-    client.resume();
+    if (!holds.delete(key) || ended) return;
+    if (holds.size === 0) client.resume();
+    if (!dispatchHeld()) flush();
   };
 
   const clientSink: Sink = {
@@ -112,9 +117,7 @@ export function createSession(params: SessionParams): Session {
           .restore({
             generation,
             signal: abort.signal,
-            retry: (reason) => {
-              if (!abort.signal.aborted) link.fail(reason);
-            },
+            retry: (reason) => link.fail(generation, reason),
           })
           .then(
             () => {
@@ -198,6 +201,9 @@ export function createSession(params: SessionParams): Session {
     get upstreamState() {
       return upstreamState;
     },
+    get upstreamPaused() {
+      return link.paused;
+    },
     sendClient(data, binary = typeof data !== 'string') {
       if (!ended) clientSink.send(data, binary);
     },
@@ -214,27 +220,38 @@ export function createSession(params: SessionParams): Session {
   };
 
   // Each hook sees the session's context plus a `count` that labels its events with its name.
-  const chain = createHookChain(
-    options.hooks.map((hook) => {
-      const count = (event: string, n = 1): void => metrics.hookEvent(hook.name, event, n);
-      const own = Object.create(ctx, { count: { value: count } }) as SessionContext;
-      return { name: hook.name, session: hook.open(own) };
-    }),
-    log,
-  );
+  // A hook that cannot open ends this session with 1011, never the process.
+  let openFailure: string | undefined;
+  const opened = [];
+  for (const hook of options.hooks) {
+    const count = (event: string, n = 1): void => metrics.hookEvent(hook.name, event, n);
+    const own = Object.create(ctx, { count: { value: count } }) as SessionContext;
+    try {
+      opened.push({ name: hook.name, session: hook.open(own) });
+    } catch (error) {
+      log.error({ hook: hook.name, err: error }, 'hook failed to open');
+      openFailure = `hook ${hook.name} failed to open: ${(error as Error)?.message ?? String(error)}`;
+      break;
+    }
+  }
+  const chain = createHookChain(openFailure === undefined ? opened : [], log);
 
   const dispatch = (data: Buffer, binary: boolean): void => {
     const frame = chain.clientMessage(data, binary);
     if (frame !== undefined) toUpstream.send(link, frame.data, frame.binary);
   };
 
-  const flush = (): void => {
-    while (head < queue.length && upstreamState === 'open' && !ended) {
+  let flushing = false;
+  function flush(): void {
+    if (flushing) return; // a hook released a hold from inside dispatch: the loop below goes on
+    flushing = true;
+    while (head < queue.length && upstreamState === 'open' && !dispatchHeld() && !ended) {
       const frame = queue[head]!;
       queue[head++] = undefined as unknown as Frame;
       queuedBytes -= frame.data.length;
       dispatch(frame.data as Buffer, frame.binary);
     }
+    flushing = false;
     if (head === queue.length) {
       queue = [];
       head = 0;
@@ -245,17 +262,17 @@ export function createSession(params: SessionParams): Session {
     ) {
       resumeClient(QUEUE_FULL);
     }
-  };
+  }
 
   client.on('message', (data: Buffer, binary: boolean) => {
     if (ended) return;
     traffic.clientFrames++;
     traffic.clientBytes += data.length;
-    if (upstreamState === 'open' && head === queue.length) {
+    if (upstreamState === 'open' && head === queue.length && !dispatchHeld()) {
       dispatch(data, binary);
       return;
     }
-    if (!chain.clientWait(data, binary)) return;
+    if (upstreamState !== 'open' && !chain.clientWait(data, binary)) return;
     queue.push({ data, binary });
     queuedBytes += data.length;
     if (
@@ -330,7 +347,8 @@ export function createSession(params: SessionParams): Session {
   metrics.sessionOpened();
   metrics.upstreamState(undefined, upstreamState);
   log.info({ protocol: params.link.protocol, url: params.request.url }, 'session open');
-  link.start();
+  if (openFailure === undefined) link.start();
+  else close(CloseCode.InternalError, openFailure);
 
   return {
     id,

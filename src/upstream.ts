@@ -63,12 +63,17 @@ export interface UpstreamLink extends Sink {
   start(): void;
   /** Sends a WebSocket ping now (no-op unless open). */
   ping(): void;
-  /** Declares the current socket dead and reconnects, counting a failed attempt. */
-  fail(reason: string): void;
+  /**
+   * Declares the socket of generation `gen` dead and reconnects, counting a failed attempt.
+   * Does nothing when that socket is already gone (a newer generation is never affected).
+   */
+  fail(gen: number, reason: string): void;
   /** Marks the outage over (state restored); stops the `maxOutage` clock. */
   restored(): void;
   /** Stops reading from the target (backpressure); applies to later sockets too. */
   pause(): void;
+  /** Whether reading from the target is paused. */
+  readonly paused: boolean;
   resume(): void;
   /** Closes the link for good. */
   close(code: number, reason: string): void;
@@ -123,11 +128,19 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
     }, options.maxOutage);
   };
 
+  /** Ends the link for good: no timer of it may outlive it. */
+  const shutDown = (code: number, reason: string): void => {
+    clearTimeout(retryTimer);
+    clearTimeout(outageTimer);
+    retryTimer = outageTimer = undefined;
+    clearSocketTimers();
+    setState('closed', { code, reason });
+  };
+
   const giveUp = (reason: string): void => {
     if (state === 'closed') return;
-    clearTimeout(retryTimer);
     dropSocket();
-    setState('closed', { code: CloseCode.TryAgainLater, reason });
+    shutDown(CloseCode.TryAgainLater, reason);
     handlers.giveUp(reason);
   };
 
@@ -142,7 +155,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
       handlers.lost({ generation: gen, code, reason });
     }
     if (!retryable) {
-      setState('closed', { code, reason });
+      shutDown(code, reason);
       handlers.terminal(code, reason);
       return;
     }
@@ -171,7 +184,8 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
     heardSincePing = false;
     pongTimer = setTimeout(() => {
       pongTimer = undefined;
-      if (!heardSincePing) {
+      // While paused for backpressure nothing is read, pongs included: not a sign of death.
+      if (!heardSincePing && !paused) {
         ended(gen, 1006, `no pong within ${options.pongTimeout} ms`, true);
       }
     }, options.pongTimeout);
@@ -247,6 +261,9 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
     get generation() {
       return generation;
     },
+    get paused() {
+      return paused;
+    },
     get bufferedAmount() {
       return socket?.bufferedAmount ?? 0;
     },
@@ -264,8 +281,8 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
     ping() {
       if (state === 'open' && socket !== undefined) sendPing(socket);
     },
-    fail(reason) {
-      ended(generation, 1006, reason, true);
+    fail(gen, reason) {
+      ended(gen, 1006, reason, true);
     },
     restored() {
       clearTimeout(outageTimer);
@@ -281,12 +298,9 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
     },
     close(code, reason) {
       if (state === 'closed') return;
-      clearTimeout(retryTimer);
-      clearTimeout(outageTimer);
-      clearSocketTimers();
       const last = socket;
       socket = undefined;
-      setState('closed', { code, reason });
+      shutDown(code, reason);
       if (last === undefined) return;
       if (last.readyState === WebSocket.OPEN) {
         last.close(sendableCloseCode(code), trimReason(reason));
