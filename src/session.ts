@@ -45,6 +45,7 @@ export interface SessionParams {
 }
 
 const QUEUE_FULL = 'session:queue-full';
+const CLIENT_SLOW = 'session:client-not-reading';
 const UPSTREAM_SLOW = 'session:upstream-backpressure';
 
 /** Starts a session for a client that just completed its handshake. */
@@ -173,6 +174,13 @@ export function createSession(params: SessionParams): Session {
     () => link.pause(),
     () => link.resume(),
   );
+  // Frames hooks send the client themselves (answers to its pings …): a client that floods
+  // requests without reading the answers is paused, instead of its answers piling up here.
+  const localToClient = createFlowControl(
+    options.maxBufferedBytes,
+    () => pauseClient(CLIENT_SLOW),
+    () => resumeClient(CLIENT_SLOW),
+  );
   const toUpstream = createFlowControl(
     options.maxBufferedBytes,
     () => pauseClient(UPSTREAM_SLOW),
@@ -205,7 +213,7 @@ export function createSession(params: SessionParams): Session {
       return link.paused;
     },
     sendClient(data, binary = typeof data !== 'string') {
-      if (!ended) clientSink.send(data, binary);
+      if (!ended) localToClient.send(clientSink, data, binary);
     },
     sendUpstream(data, binary = typeof data !== 'string') {
       if (ended || link.state !== 'open') return false;

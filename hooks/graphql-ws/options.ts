@@ -86,6 +86,13 @@ export interface GraphqlWsHookOptions {
    */
   ackTimeout?: number;
   /**
+   * `graphql-transport-ws` only: how long a new client may take to send `connection_init`, measured
+   * at the gateway (the target may be down); then the client is closed with 4408, as a graphql-ws
+   * server would (its `connectionInitWaitTimeout`). 0 turns it off.
+   * @default 3000
+   */
+  connectionInitTimeout?: number;
+  /**
    * Active operations per client session; a `subscribe` beyond it closes the client with 1008
    * (policy violation). Bounds the per-session state.
    * @default 100
@@ -116,6 +123,7 @@ export interface GraphqlWsHookOptions {
 /** The defaults of {@link GraphqlWsHookOptions}. */
 export const GRAPHQL_WS_DEFAULTS = {
   ackTimeout: 5000,
+  connectionInitTimeout: 3000,
   maxOperations: 100,
   heartbeat: { interval: 5000, timeout: 2000 },
   keepAlive: 10_000,
@@ -137,6 +145,7 @@ export interface ResolvedGraphqlWsOptions {
   /** Whether any subscription can be resumed (otherwise every gap is only logged). */
   readonly resumeConfigured: boolean;
   readonly ackTimeout: number;
+  readonly connectionInitTimeout: number;
   readonly maxOperations: number;
   /** `interval` 0 means off. */
   readonly heartbeat: { readonly interval: number; readonly timeout: number };
@@ -288,6 +297,7 @@ export function resolveGraphqlWsOptions(options: unknown = {}): ResolvedGraphqlW
   onlyKeys('', options, [
     'resume',
     'ackTimeout',
+    'connectionInitTimeout',
     'maxOperations',
     'heartbeat',
     'keepAlive',
@@ -331,6 +341,12 @@ export function resolveGraphqlWsOptions(options: unknown = {}): ResolvedGraphqlW
   return {
     ...resolveResume(options['resume']),
     ackTimeout: integer('ackTimeout', options['ackTimeout'], GRAPHQL_WS_DEFAULTS.ackTimeout, 1),
+    connectionInitTimeout: integer(
+      'connectionInitTimeout',
+      options['connectionInitTimeout'],
+      GRAPHQL_WS_DEFAULTS.connectionInitTimeout,
+      0,
+    ),
     maxOperations: integer(
       'maxOperations',
       options['maxOperations'],

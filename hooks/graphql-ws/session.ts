@@ -18,6 +18,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { GraphQLFormattedError } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import type { HookSession, RestoreContext, SessionContext } from '../../src/index.js';
+import { createClientGuard } from './client-guard.js';
 import type { ResolvedGraphqlWsOptions, ResolvedResume } from './options.js';
 import { adapterFor, type ClientEvent, type ProtocolAdapter } from './protocol.js';
 import {
@@ -109,6 +110,13 @@ export function openGraphqlWsSession(
   }
   const protocol: ProtocolAdapter = adapter;
   const log = ctx.log;
+  const guard = createClientGuard(
+    ctx,
+    protocol.replacesDuplicateIds,
+    options.connectionInitTimeout,
+  );
+  /** Frames the guard admitted in onClientWait that still wait in the session's queue (FIFO). */
+  let admittedAhead = 0;
 
   /** The client's `connection_init` payload, once it was sent to the target. */
   let init: { payload: Record<string, unknown> | undefined } | undefined;
@@ -302,17 +310,20 @@ export function openGraphqlWsSession(
 
   const failOperation = (op: Operation, errors: readonly GraphQLFormattedError[]): void => {
     operations.delete(op.id);
+    guard.released(op.id);
     ctx.sendClient(protocol.error(op.id, errors));
   };
 
   return {
-    onClientMessage(data, binary) {
-      if (binary) return;
+    onClientMessage(data) {
+      // Frames queued during an outage were checked on arrival; live ones are checked now.
+      if (admittedAhead > 0) admittedAhead--;
+      else if (!guard.admit(data)) return false;
       return onClientEvent(protocol.parseClient(parseJson(data)));
     },
 
-    onClientWait(data, binary) {
-      if (binary) return;
+    onClientWait(data) {
+      if (!guard.admit(data)) return false;
       const event = protocol.parseClient(parseJson(data));
       if (event.kind === 'ping' && protocol.pong !== undefined) {
         ctx.sendClient(protocol.pong(event.payload));
@@ -324,6 +335,7 @@ export function openGraphqlWsSession(
         const op = operations.get(event.id);
         if (op !== undefined) op.cancelled = true;
       }
+      admittedAhead++;
       return;
     },
 
@@ -337,6 +349,7 @@ export function openGraphqlWsSession(
           startHeartbeat();
           if (clientAcked) return false; // the client has its ack; a second one is ours
           clientAcked = true;
+          guard.acknowledged();
           return;
         }
         case 'rejected': {
@@ -370,6 +383,7 @@ export function openGraphqlWsSession(
         case 'complete': {
           const op = operations.get(event.id);
           operations.delete(event.id);
+          guard.released(event.id);
           return op?.cancelled ? false : undefined;
         }
         case 'ping':
@@ -411,6 +425,7 @@ export function openGraphqlWsSession(
         if (op.done) {
           // The single result reached the client; only the complete was lost with the socket.
           operations.delete(op.id);
+          guard.released(op.id);
           ctx.sendClient(protocol.complete(op.id));
         } else if (op.kind === 'mutation') {
           stats.mutationsFailed++;
@@ -429,6 +444,7 @@ export function openGraphqlWsSession(
     },
 
     onClientClose() {
+      guard.dispose();
       stopHeartbeat();
       stopKeepAlive();
       ackWaiter?.('aborted');

@@ -216,7 +216,7 @@ test('protocol: one ack, pings answered locally while down, no hook ping/pong le
     'exactly once, in order',
   );
 
-  // A duplicate active id is refused by the target with 4409, forwarded to the client.
+  // A duplicate active id is refused with 4409 (by subgate, before it reaches the target).
   client.send({ id: 'a', type: 'subscribe', payload: { query: '{ hello }' } });
   await waitFor(() => client.closed !== undefined, { timeout: DEADLINE, message: 'closed' });
   assert.equal(client.closed?.code, 4409);

@@ -359,11 +359,15 @@ test('maxOperations: one operation too many closes the client with 1008', async 
   assert.equal(h.counts['operations_limit_reached'], 1);
 });
 
-test('a duplicate active id is the target’s to refuse (4409); the hook keeps the first', async () => {
+test('a duplicate active id is refused with 4409 and never reaches the target; the hook keeps the first', async () => {
   const h = harness({ resume: { argument: 'after', cursor: 'seq' } });
   await connected(h);
   h.upstream(next('s1', 4));
-  assert.equal(h.client({ id: 's1', type: 'subscribe', payload: { query: '{ hello }' } }), 'sent');
+  assert.equal(
+    h.client({ id: 's1', type: 'subscribe', payload: { query: '{ hello }' } }),
+    'dropped',
+  );
+  assert.deepEqual(h.closed, { code: 4409, reason: 'Subscriber for s1 already exists' });
   h.lose();
   const restored = h.open();
   h.upstream({ type: 'connection_ack' });
