@@ -5,12 +5,9 @@
  * arrives exactly once and in order.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import { startCli, type CliProcess } from '../helpers/cli-process.js';
+import { startCliWithConfig, type CliProcess } from '../helpers/cli-process.js';
 import { checkSequence, formatReport } from '../helpers/sequence-checker.js';
 import { once, waitFor } from '../helpers/wait.js';
 
@@ -20,30 +17,18 @@ const BOUND_KIB = 256;
 /** What the gateway may grow by: its bound, kernel-side slack, V8 heap noise. Far below 60 MiB. */
 const ALLOWED_GROWTH_KIB = 24 * 1024;
 
-async function gatewayFor(t: TestContext, targetPort: number): Promise<CliProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'subgate-bp-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, 'subgate.json');
-  writeFileSync(
-    config,
+function gatewayFor(t: TestContext, targetPort: number): Promise<CliProcess> {
+  return startCliWithConfig(
+    t,
     // No hooks: ping-replay's ring would hold the client too, hiding the core's flow control.
-    JSON.stringify({
+    {
       hooks: [],
       maxBufferedBytes: BOUND_KIB * 1024,
       maxBufferedMessages: 1000,
       logLevel: 'silent',
-    }),
+    },
+    ['--target', `ws://127.0.0.1:${targetPort}`, '--port', '0'],
   );
-  const cli = await startCli([
-    '--config',
-    config,
-    '--target',
-    `ws://127.0.0.1:${targetPort}`,
-    '--port',
-    '0',
-  ]);
-  t.after(() => cli.child.kill('SIGKILL'));
-  return cli;
 }
 
 async function listen(t: TestContext): Promise<{ server: WebSocketServer; port: number }> {

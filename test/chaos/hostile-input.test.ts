@@ -5,14 +5,11 @@
  * healthy with bounded memory.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { MessageType, validateMessage } from 'graphql-ws';
 import WebSocket, { WebSocketServer } from 'ws';
 import { reservePort } from '../helpers/child-target.js';
-import { startCli, type CliProcess } from '../helpers/cli-process.js';
+import { startCliWithConfig, type CliProcess } from '../helpers/cli-process.js';
 import { once, waitFor } from '../helpers/wait.js';
 
 const PROTOCOL = 'graphql-transport-ws';
@@ -59,29 +56,16 @@ async function gateway(
   targetPort: number,
   clientPingInterval = 1000,
 ): Promise<{ cli: CliProcess; admin: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'subgate-hostile-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const config = join(dir, 'subgate.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
+  const cli = await startCliWithConfig(
+    t,
+    {
       hooks: [['graphql-ws', { connectionInitTimeout: 1000 }]],
       metricsPort: 0,
       clientPingInterval,
       logLevel: 'silent',
-    }),
+    },
+    ['--target', `ws://127.0.0.1:${targetPort}`, '--port', '0', '--log-level', 'info'],
   );
-  const cli = await startCli([
-    '--config',
-    config,
-    '--target',
-    `ws://127.0.0.1:${targetPort}`,
-    '--port',
-    '0',
-    '--log-level',
-    'info',
-  ]);
-  t.after(() => cli.child.kill('SIGKILL'));
   // The admin port is in the log line 'metrics, health and readiness served'.
   let port: number | undefined;
   await waitFor(

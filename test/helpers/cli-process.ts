@@ -5,7 +5,10 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** Path of the compiled CLI entry point. */
@@ -81,4 +84,22 @@ export function runCli(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * Starts `subgate --config <file> ...args` with `settings` written to a temporary config file;
+ * the process is killed and the file removed when the test ends.
+ */
+export async function startCliWithConfig(
+  t: TestContext,
+  settings: Record<string, unknown>,
+  args: readonly string[],
+): Promise<CliProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'subgate-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'subgate.json');
+  writeFileSync(config, JSON.stringify(settings));
+  const cli = await startCli(['--config', config, ...args]);
+  t.after(() => cli.child.kill('SIGKILL'));
+  return cli;
 }
