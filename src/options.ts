@@ -73,6 +73,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Random source in [0, 1) for backoff jitter; injectable for tests. @default Math.random */
   random?: () => number;
+  /** Clock in ms that `minUptime` is measured with; injectable for tests. @default performance.now */
+  now?: () => number;
 }
 
 /** {@link GatewayOptions} after validation, with every default filled in. */
@@ -105,6 +107,7 @@ export interface ResolvedOptions {
   readonly logLevel: LogLevel;
   readonly logger: Logger | undefined;
   readonly random: () => number;
+  readonly now: () => number;
 }
 
 /** The default of every optional setting that has one. */
@@ -239,6 +242,9 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (options.random !== undefined && typeof options.random !== 'function') {
     throw new OptionError('random', 'must be a function returning a number in [0, 1)');
   }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new OptionError('now', 'must be a function returning milliseconds');
+  }
   const allowedOrigins = options.allowedOrigins;
   if (
     allowedOrigins !== undefined &&
@@ -304,5 +310,6 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     logLevel,
     logger: options.logger,
     random: options.random ?? Math.random,
+    now: options.now ?? (() => performance.now()),
   };
 }

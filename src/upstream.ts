@@ -150,7 +150,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
     const wasOpen = state === 'open';
     dropSocket();
     if (wasOpen) {
-      if (Date.now() - openedAt >= options.minUptime) retries = 0;
+      if (options.now() - openedAt >= options.minUptime) retries = 0;
       startOutageClock();
       handlers.lost({ generation: gen, code, reason });
     }
@@ -225,7 +225,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
       if (gen !== generation) return;
       clearTimeout(connectTimer);
       connectTimer = undefined;
-      openedAt = Date.now();
+      openedAt = options.now();
       if (paused) ws.pause();
       setState('open');
       heartbeatTimer = setInterval(heartbeat, options.pingInterval, gen);
