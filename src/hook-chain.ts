@@ -3,7 +3,13 @@
  *
  * @module
  */
-import type { HookSession, RestoreContext, SessionCloseEvent, UpstreamLostEvent } from './hooks.js';
+import type {
+  HookSession,
+  RestoreContext,
+  SessionCloseEvent,
+  UpstreamCloseEvent,
+  UpstreamLostEvent,
+} from './hooks.js';
 import type { Logger } from './log.js';
 
 /** A frame on its way through the chain. */
@@ -26,6 +32,8 @@ export interface HookChain {
   pong(payload: Buffer): void;
   upstreamOpen(generation: number): void;
   upstreamLost(event: UpstreamLostEvent): void;
+  /** Whether any hook asks to retry after this terminal close. */
+  retryClose(event: UpstreamCloseEvent): boolean;
   clientClose(event: SessionCloseEvent): void;
   giveUp(reason: string): void;
 }
@@ -123,6 +131,13 @@ export function createHookChain(
         }
       }
       return undefined;
+    },
+    retryClose(event) {
+      let retry = false;
+      each('onUpstreamClose', (fn, s) => {
+        if (fn.call(s, event) === 'retry') retry = true;
+      });
+      return retry;
     },
     pong: (payload) => each('onPong', (fn, s) => fn.call(s, payload)),
     upstreamOpen: (generation) => each('onUpstreamOpen', (fn, s) => fn.call(s, { generation })),

@@ -113,6 +113,15 @@ export interface UpstreamLostEvent {
   readonly reason: string;
 }
 
+/** The target closed an upstream socket; see {@link HookSession.onUpstreamClose}. */
+export interface UpstreamCloseEvent {
+  readonly generation: number;
+  readonly code: number;
+  readonly reason: string;
+  /** Whether the socket closed before restore finished (live traffic had not resumed on it). */
+  readonly restoring: boolean;
+}
+
 /** Why the client's session ended. */
 export interface SessionCloseEvent {
   readonly code: number;
@@ -187,6 +196,15 @@ export interface HookSession {
    * @example `onPong: (payload) => ring.ackThrough(Number(payload.toString()))`
    */
   onPong?(payload: Buffer): void;
+  /**
+   * The target closed the current socket with a code the core treats as terminal (1000, 1008,
+   * 4403 …). Return `'retry'` to reconnect instead of ending the session — for targets that close
+   * with such a code for a passing reason, e.g. a broker whose streams are not back yet while the
+   * hook restores. Retryable codes (1001, 1006, 1011, 1012 …) never reach this.
+   *
+   * @example `onUpstreamClose: ({ code, restoring }) => (restoring && code === 1000 ? 'retry' : undefined)`
+   */
+  onUpstreamClose?(event: UpstreamCloseEvent): 'retry' | void;
   /** @example `onUpstreamOpen: ({ generation }) => ctx.log.info({ generation }, 'up')` */
   onUpstreamOpen?(event: { readonly generation: number }): void;
   /** @example `onUpstreamLost: ({ code }) => metrics.outages.inc({ code })` */

@@ -14,6 +14,7 @@ export type {
   RestoreContext,
   SessionCloseEvent,
   SessionContext,
+  UpstreamCloseEvent,
   UpstreamLostEvent,
   UpstreamState,
 } from './hooks.js';

@@ -148,6 +148,8 @@ export function createSession(params: SessionParams): Session {
         const frame = chain.upstreamMessage(data, binary);
         if (frame !== undefined) toClient.send(clientSink, frame.data, frame.binary);
       },
+      retryClose: (generation, code, reason) =>
+        chain.retryClose({ generation, code, reason, restoring: upstreamState === 'restoring' }),
       pong: (payload) => chain.pong(payload),
       pingPayload: () => chain.pingPayload(),
       lost(event) {

@@ -39,6 +39,8 @@ export interface LinkHandlers {
   message(data: Buffer, binary: boolean): void;
   pong(payload: Buffer): void;
   pingPayload(): string | Buffer | undefined;
+  /** The target closed a socket with a terminal code: whether to reconnect anyway. */
+  retryClose(generation: number, code: number, reason: string): boolean;
   /** An open socket was lost; the link reconnects on its own. */
   lost(event: UpstreamLostEvent): void;
   /** The target ended the session (terminal code or status); the link is closed. */
@@ -250,7 +252,9 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
         return;
       }
       const text = reason.toString() || `closed with ${code}`;
-      ended(gen, code, text, isRetryableClose(code));
+      const retry =
+        isRetryableClose(code) || (gen === generation && handlers.retryClose(gen, code, text));
+      ended(gen, code, text, retry);
     });
   };
 

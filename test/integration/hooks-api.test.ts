@@ -545,6 +545,41 @@ test('retry() of an earlier connection does not kill a later one', {}, async (t)
   );
 });
 
+test('onUpstreamClose turns a terminal close during restore into a retry', async (t) => {
+  const h = harness(t);
+  const diag = h.diagnostics();
+  const target = await h.target();
+  let sessionId = '';
+  let restores = 0;
+  let release: (() => void) | undefined;
+  const patient = hook('patient', (ctx) => {
+    sessionId = ctx.id;
+    return {
+      restore: ({ signal }) =>
+        new Promise<void>((resolve) => {
+          restores++;
+          // The first restore waits until its socket is gone; later ones until released.
+          release = resolve;
+          signal.addEventListener('abort', () => resolve());
+        }),
+      onUpstreamClose: ({ restoring }) => (restoring ? 'retry' : undefined),
+    };
+  });
+  const gateway = await h.gateway({ ...FAST, target: target.url, port: 0, hooks: [patient] });
+  const client = await h.connect(gateway.url);
+  // Closed with 1000 while restoring: retried, and the client never knows.
+  await waitFor(() => restores === 1, { timeout: DEADLINE, message: 'first restore' });
+  (await target.socket(1)).ws.close(1000, 'not ready yet');
+  await waitFor(() => restores === 2, { timeout: DEADLINE, message: 'restore on a second socket' });
+  assert.equal(client.closed, undefined, 'the client stayed open');
+  release!();
+  await diag.live(sessionId);
+  // Once live, a terminal close stays terminal.
+  (await target.socket(2)).ws.close(1000, 'done');
+  const closed = await closedWith(client, 'client closed with the target');
+  assert.deepEqual(closed, { code: 1000, reason: 'done' });
+});
+
 test('pingPayload rides on the heartbeat ping and the pong reaches onPong', async (t) => {
   const h = harness(t);
   const target = await h.target();
