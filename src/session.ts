@@ -265,6 +265,9 @@ export function createSession(params: SessionParams): Session {
     if (head === queue.length) {
       queue = [];
       head = 0;
+    } else if (head > 1024 && head * 2 > queue.length) {
+      queue = queue.slice(head); // a flush stopped part-way: drop the consumed slots
+      head = 0;
     }
     if (
       queue.length - head < options.maxBufferedMessages &&
