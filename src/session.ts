@@ -17,6 +17,7 @@ import type { GatewayMetrics } from './metrics.js';
 import type { Timeline } from './timeline.js';
 import type { ResolvedOptions } from './options.js';
 import { createUpstreamLink, type LinkConfig } from './upstream.js';
+import { writeBatcher } from './write-batch.js';
 
 /** A running session, as the gateway sees it. */
 export interface Session {
@@ -83,6 +84,7 @@ export function createSession(params: SessionParams): Session {
     if (!dispatchHeld()) flush();
   };
 
+  const batchClientWrites = writeBatcher(client);
   const clientSink: Sink = {
     get bufferedAmount() {
       return client.bufferedAmount;
@@ -92,6 +94,7 @@ export function createSession(params: SessionParams): Session {
         flushed?.();
         return;
       }
+      batchClientWrites();
       client.send(data, { binary }, flushed);
     },
   };

@@ -18,6 +18,7 @@ import {
 import type { Sink } from './flow-control.js';
 import type { UpstreamLostEvent } from './hooks.js';
 import type { ResolvedOptions } from './options.js';
+import { writeBatcher } from './write-batch.js';
 
 /** The link's own states (the session adds `restoring` between `open` and live traffic). */
 export type LinkState = 'connecting' | 'open' | 'waiting' | 'closed';
@@ -89,6 +90,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
   let state: LinkState = 'connecting';
   let generation = 0;
   let socket: WebSocket | undefined;
+  let batchWrites: () => void = noop;
   let retries = 0;
   let openedAt = 0;
   let paused = false;
@@ -209,6 +211,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
       followRedirects: false,
     });
     socket = ws;
+    batchWrites = writeBatcher(ws);
     let failure: string | undefined;
     ws.on('error', (error: Error) => {
       failure = error.message;
@@ -280,6 +283,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
         flushed?.();
         return;
       }
+      batchWrites();
       socket.send(data, { binary }, flushed);
     },
     ping() {
