@@ -194,3 +194,25 @@ test("the README's worked custom hook runs as documented", async (t) => {
   t.after(() => cli.child.kill('SIGKILL'));
   assert.deepEqual(JSON.parse(await exchange(cli.url, '{"n":1}')), { n: 1, generation: 1 });
 });
+
+test('a second SIGTERM exits at once, even while clients still drain', async (t) => {
+  const target = await echoTarget(t);
+  const cli = await startCli(['--target', target.url, '--port', '0', '--log-level', 'silent']);
+  t.after(() => cli.child.kill('SIGKILL'));
+  // A client that never reads answers no close frame: the first SIGTERM waits for it.
+  const client = new WebSocket(cli.url);
+  t.after(() => client.terminate());
+  await once(client, 'open', 5000);
+  client.pause();
+  cli.child.kill('SIGTERM');
+  const first = await Promise.race([
+    cli.exited.then(() => 'exited'),
+    new Promise<string>((resolve) => setTimeout(() => resolve('draining'), 500)),
+  ]);
+  assert.equal(first, 'draining', 'the first SIGTERM drains');
+  const started = performance.now();
+  cli.child.kill('SIGTERM');
+  const exit = await cli.exited;
+  assert.equal(exit.code, 0);
+  assert.ok(performance.now() - started < 1000, 'the second SIGTERM exits at once');
+});
