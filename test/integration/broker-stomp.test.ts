@@ -44,9 +44,11 @@ async function setup(
     target: `ws://127.0.0.1:${proxy.port}/ws`,
     port: 0,
     hooks: [brokerHook({ codec: 'stomp' })],
-    pingInterval: 200,
-    pongTimeout: 200,
-    connectTimeout: 500,
+    // Not tighter: a loaded RabbitMQ can take a few hundred ms to answer, and a heartbeat that
+    // declares it dead mid-restore again and again never lets the restore finish.
+    pingInterval: 500,
+    pongTimeout: 1000,
+    connectTimeout: 2000,
     retryInitialDelay: 20,
     retryMaxDelay: 200,
     logLevel: (process.env['SUBGATE_TEST_LOG'] as 'info' | undefined) ?? 'silent',
