@@ -1,0 +1,130 @@
+/**
+ * The paths a client's traffic can take to the target, and how to start the proxy of each.
+ *
+ * @module
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnListening, type Proc } from './proc.js';
+
+/** Workload family: plain WebSocket messages, or graphql-transport-ws frames. */
+export type Family = 'raw' | 'graphql';
+
+/** One way from the clients to a target. */
+export interface PathDef {
+  readonly id: string;
+  readonly label: string;
+  readonly family: Family;
+  readonly kind: 'direct' | 'subgate' | 'fastify';
+  /** The path this one is a variant of (same workload, another build of subgate). */
+  readonly variantOf?: string;
+  /** subgate CLI script of this path, when not the run's. */
+  readonly cli?: string;
+}
+
+export const PATHS: readonly PathDef[] = [
+  { id: 'direct', label: 'direct (ws)', family: 'raw', kind: 'direct' },
+  { id: 'ping-replay', label: 'subgate ping-replay', family: 'raw', kind: 'subgate' },
+  { id: 'fastify', label: 'fastify wsReconnect', family: 'raw', kind: 'fastify' },
+  { id: 'gql-direct', label: 'direct (graphql-ws)', family: 'graphql', kind: 'direct' },
+  { id: 'graphql-ws', label: 'subgate graphql-ws', family: 'graphql', kind: 'subgate' },
+  {
+    id: 'gql-fastify',
+    label: 'fastify wsReconnect (graphql-ws)',
+    family: 'graphql',
+    kind: 'fastify',
+  },
+];
+
+/** Heartbeat and retry settings, the same for every proxy. */
+export interface ProxySettings {
+  /** subgate `pingInterval`, fastify `wsReconnect.pingInterval`. */
+  readonly pingInterval: number;
+  /** subgate `pongTimeout` (fastify has none: its pong timeout is the ping interval). */
+  readonly pongTimeout: number;
+  /** subgate `retryInitialDelay`, fastify `wsReconnect.reconnectInterval`. */
+  readonly retryInitialDelay: number;
+  /** subgate `--log-level`. */
+  readonly logLevel: string;
+}
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+/** `dist/` of this build. */
+export const DIST = join(here, '..', '..');
+export const SUBGATE_CLI = join(DIST, 'src', 'cli.js');
+export const FASTIFY_PROXY = join(DIST, 'bench', 'fastify-proxy.js');
+export const TARGET_RAW = join(DIST, 'bench', 'target-raw.js');
+export const TARGET_GRAPHQL = join(DIST, 'bench', 'target-graphql.js');
+export const CLIENT = join(DIST, 'bench', 'client.js');
+
+const configDir = mkdtempSync(join(tmpdir(), 'subgate-bench-'));
+process.on('exit', () => rmSync(configDir, { recursive: true, force: true }));
+
+/**
+ * Starts the proxy of a path (not for `direct`) in front of `targetUrl`.
+ *
+ * @param cli subgate's CLI script (a patched copy for experiments)
+ * @param execArgv node flags, e.g. `--cpu-prof`
+ */
+export async function startProxy(
+  path: PathDef,
+  targetUrl: string,
+  settings: ProxySettings,
+  cli: string = SUBGATE_CLI,
+  execArgv: readonly string[] = [],
+): Promise<Proc & { url: string }> {
+  cli = path.cli ?? cli;
+  if (path.kind === 'fastify') {
+    return spawnListening(
+      path.id,
+      FASTIFY_PROXY,
+      [
+        '--target',
+        targetUrl,
+        '--ping-interval',
+        String(settings.pingInterval),
+        '--reconnect-interval',
+        String(settings.retryInitialDelay),
+      ],
+      execArgv,
+    );
+  }
+  if (path.kind !== 'subgate') throw new Error(`${path.id} has no proxy`);
+  const hooks =
+    path.family === 'graphql'
+      ? [
+          [
+            'graphql-ws',
+            {
+              resume: { argument: 'after', cursor: 'seq' },
+              heartbeat: { interval: settings.pingInterval, timeout: settings.pongTimeout },
+            },
+          ],
+        ]
+      : ['ping-replay'];
+  const config = join(configDir, `${path.id.replace(/\W/g, '_')}.json`);
+  writeFileSync(config, JSON.stringify({ hooks }));
+  return spawnListening(
+    path.id,
+    cli,
+    [
+      '--target',
+      targetUrl,
+      '--port',
+      '0',
+      '--config',
+      config,
+      '--ping-interval',
+      String(settings.pingInterval),
+      '--pong-timeout',
+      String(settings.pongTimeout),
+      '--retry-initial-delay',
+      String(settings.retryInitialDelay),
+      '--log-level',
+      settings.logLevel,
+    ],
+    execArgv,
+  );
+}
