@@ -210,6 +210,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const session = createSession({
         client,
+        clientSocket: socket,
         request,
         options: opts,
         log,

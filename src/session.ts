@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { CloseCode, sendableCloseCode, trimReason } from './close-codes.js';
 import { channels, type UpstreamStateMessage } from './diagnostics.js';
@@ -37,6 +38,8 @@ export interface Session {
 /** What a session is made from. */
 export interface SessionParams {
   readonly client: WebSocket;
+  /** The TCP socket the client upgraded, which its WebSocket runs over. */
+  readonly clientSocket: Duplex;
   readonly request: IncomingMessage;
   readonly link: Omit<LinkConfig, 'options'>;
   readonly options: ResolvedOptions;
@@ -84,7 +87,7 @@ export function createSession(params: SessionParams): Session {
     if (!dispatchHeld()) flush();
   };
 
-  const batchClientWrites = writeBatcher(client);
+  const batchClientWrites = writeBatcher(params.clientSocket);
   const clientSink: Sink = {
     get bufferedAmount() {
       return client.bufferedAmount;

@@ -211,7 +211,7 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
       followRedirects: false,
     });
     socket = ws;
-    batchWrites = writeBatcher(ws);
+    batchWrites = noop;
     let failure: string | undefined;
     ws.on('error', (error: Error) => {
       failure = error.message;
@@ -225,6 +225,9 @@ export function createUpstreamLink(config: LinkConfig, handlers: LinkHandlers): 
       const reason = `target answered the upgrade with HTTP ${status}`;
       if (isRetryableStatus(status)) ended(gen, 1006, reason, true);
       else ended(gen, closeCodeForStatus(status), reason, false);
+    });
+    ws.on('upgrade', (response: IncomingMessage) => {
+      if (gen === generation) batchWrites = writeBatcher(response.socket);
     });
     ws.on('open', () => {
       if (gen !== generation) return;

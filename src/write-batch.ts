@@ -5,28 +5,24 @@
  *
  * @module
  */
-import type { Socket } from 'node:net';
-import type WebSocket from 'ws';
+import type { Duplex } from 'node:stream';
 
 /**
- * Returns a function to call before each send on `ws`: the first call in a tick corks the
- * underlying TCP socket, and it is uncorked on the next tick. ws corks and uncorks around each
- * frame itself; Node counts corks, so those inner uncorks do not flush while ours holds.
+ * Returns a function to call before each send on the WebSocket running over `socket` (the TCP
+ * socket of its upgrade): the first call in a tick corks the socket, and it is uncorked on the
+ * next tick. ws corks and uncorks around each frame itself; Node counts corks, so those inner
+ * uncorks do not flush while ours holds.
  */
-export function writeBatcher(ws: WebSocket): () => void {
+export function writeBatcher(socket: Duplex): () => void {
   let corked = false;
-  // ws keeps its net.Socket in `_socket` (stable since ws 1.x); there is no public accessor.
-  const socket = (): Socket | undefined => (ws as unknown as { _socket?: Socket })._socket;
   const uncork = (): void => {
     corked = false;
-    socket()?.uncork();
+    socket.uncork();
   };
   return () => {
-    if (corked) return;
-    const target = socket();
-    if (target === undefined || target.destroyed) return;
+    if (corked || socket.destroyed) return;
     corked = true;
-    target.cork();
+    socket.cork();
     process.nextTick(uncork);
   };
 }
