@@ -115,7 +115,11 @@ export function openGraphqlWsSession(
     protocol.replacesDuplicateIds,
     options.connectionInitTimeout,
   );
-  /** Frames the guard admitted in onClientWait that still wait in the session's queue (FIFO). */
+  /**
+   * Frames the guard admitted in onClientWait that still wait in the session's queue (FIFO), so
+   * each client frame is checked exactly once. Assumes no hook after this one consumes a frame in
+   * its own onClientWait (the queue would then hold fewer frames than counted).
+   */
   let admittedAhead = 0;
 
   /** The client's `connection_init` payload, once it was sent to the target. */
