@@ -20,8 +20,11 @@ export const MAX_ID_LENGTH = 1024;
 
 /** Checks each client frame once, when it arrives. */
 export interface ClientGuard {
-  /** Whether the frame may go on; when not, the client was already answered (or closed). */
-  admit(data: Buffer): boolean;
+  /**
+   * Whether a client frame (already JSON-parsed, `undefined` when it was not JSON) may go on; when
+   * not, the client was already answered (or closed).
+   */
+  admit(message: unknown): boolean;
   /** The client received its `connection_ack`: subscribing is allowed from now on. */
   acknowledged(): void;
   /** The target ended operation `id` (complete or error): the client may reuse the id. */
@@ -67,16 +70,8 @@ export function createClientGuard(
     return false;
   };
 
-  const parse = (data: Buffer): unknown => {
-    try {
-      return JSON.parse(data.toString('utf8'));
-    } catch {
-      return undefined;
-    }
-  };
-
-  const admitLegacy = (data: Buffer): boolean => {
-    const message = parse(data) as { type?: unknown; id?: unknown } | undefined;
+  const admitLegacy = (parsed: unknown): boolean => {
+    const message = parsed as { type?: unknown; id?: unknown } | undefined;
     if (typeof message !== 'object' || message === null || Array.isArray(message)) {
       ctx.count('client_protocol_errors');
       ctx.sendClient(
@@ -115,10 +110,10 @@ export function createClientGuard(
     return true;
   };
 
-  const admitModern = (data: Buffer): boolean => {
+  const admitModern = (parsed: unknown): boolean => {
     let message;
     try {
-      message = validateMessage(parse(data));
+      message = validateMessage(parsed);
     } catch (error) {
       return refuse(CloseCode.BadRequest, `Invalid message received: ${(error as Error).message}`);
     }

@@ -104,6 +104,15 @@ export interface ProtocolAdapter {
   readonly keepAlive: (() => string) | undefined;
 }
 
+/** A frame's JSON, or `undefined` when it is not JSON (the adapters treat that as `other`). */
+export function parseJson(data: Buffer): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 const OTHER = { kind: 'other' } as const;
 
 function isRecord(value: unknown): value is Record<string, unknown> {

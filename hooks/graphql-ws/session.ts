@@ -20,7 +20,7 @@ import type { SubscribePayload } from 'graphql-ws';
 import type { HookSession, RestoreContext, SessionContext } from '../../src/index.js';
 import { createClientGuard } from './client-guard.js';
 import type { ResolvedGraphqlWsOptions, ResolvedResume } from './options.js';
-import { adapterFor, type ClientEvent, type ProtocolAdapter } from './protocol.js';
+import { adapterFor, parseJson, type ClientEvent, type ProtocolAdapter } from './protocol.js';
 import {
   alreadySeen,
   analyzeOperation,
@@ -86,14 +86,6 @@ interface Operation {
 }
 
 type AckOutcome = 'ack' | 'rejected' | 'aborted' | 'timeout';
-
-function parseJson(data: Buffer): unknown {
-  try {
-    return JSON.parse(data.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-}
 
 /** Opens the hook's state for one client session. */
 export function openGraphqlWsSession(
@@ -321,14 +313,16 @@ export function openGraphqlWsSession(
   return {
     onClientMessage(data) {
       // Frames queued during an outage were checked on arrival; live ones are checked now.
+      const message = parseJson(data);
       if (admittedAhead > 0) admittedAhead--;
-      else if (!guard.admit(data)) return false;
-      return onClientEvent(protocol.parseClient(parseJson(data)));
+      else if (!guard.admit(message)) return false;
+      return onClientEvent(protocol.parseClient(message));
     },
 
     onClientWait(data) {
-      if (!guard.admit(data)) return false;
-      const event = protocol.parseClient(parseJson(data));
+      const message = parseJson(data);
+      if (!guard.admit(message)) return false;
+      const event = protocol.parseClient(message);
       if (event.kind === 'ping' && protocol.pong !== undefined) {
         ctx.sendClient(protocol.pong(event.payload));
         return false;

@@ -32,7 +32,6 @@ import type {
   BrokerCodec,
   ClientFrame,
   ResumeFailure,
-  ResumeFailureReason,
   Signal,
   Subscription,
   UpstreamFrame,
@@ -156,15 +155,8 @@ export interface ErrorMessage {
  *   confirmed, whose outcome is unknown. The client is closed with 1013 right after.
  * - `buffer-full`: a per-session bound of the gateway was exceeded; the client is closed with 1008.
  */
-export interface ResumeFailedMessage {
+export interface ResumeFailedMessage extends ResumeFailure {
   readonly type: 'resume-failed';
-  readonly reason: ResumeFailureReason;
-  readonly stream?: string;
-  readonly expected?: number;
-  readonly available?: number;
-  readonly resumeFrom?: number;
-  readonly unconfirmed?: readonly string[];
-  readonly message: string;
 }
 
 /** Every frame a client sends. */
