@@ -16,6 +16,10 @@ import { createMetrics } from './metrics.js';
 import { createTimeline, type TimelineEvent } from './timeline.js';
 import { resolveOptions, type GatewayOptions, type ResolvedOptions } from './options.js';
 import { createSession, type Session } from './session.js';
+import { createPersistence, type Persistence } from './session-persistence.js';
+import { createMemorySessionStore, type SessionStore } from './session-store.js';
+import { createRedisSessionStore } from './redis-session-store.js';
+import { randomBytes } from 'node:crypto';
 
 /** A running gateway. */
 export interface Gateway {
@@ -49,9 +53,10 @@ export interface Gateway {
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /**
-   * Stops accepting clients, closes every session (clients get `code`, 1001 by default, so they
-   * reconnect elsewhere) and resolves when they have ended, terminating stragglers after
-   * `drainTimeout` ms (default 5000).
+   * Stops accepting clients, closes every session and resolves when they have ended, terminating
+   * stragglers after `drainTimeout` ms (default 5000), and the last session writes are in the
+   * store. Clients get `code`: by default 1012 (service restart) with a shared session store, so
+   * they reconnect to another instance and resume there, else 1001 (going away).
    */
   close(options?: { code?: number; reason?: string; drainTimeout?: number }): Promise<void>;
 }
@@ -120,6 +125,28 @@ function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   socket.end(`HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+/** The session store of the options, with its batched writer; `undefined` when it is off. */
+function openPersistence(
+  opts: ResolvedOptions,
+  log: Logger,
+  metrics: ReturnType<typeof createMetrics>,
+): Persistence | undefined {
+  const config = opts.sessionStore;
+  if (config.kind === 'off') return undefined;
+  let store: SessionStore;
+  if (config.kind === 'memory') store = createMemorySessionStore();
+  else if (config.kind === 'redis') store = createRedisSessionStore(config.url, log);
+  else store = config.store;
+  return createPersistence({
+    store,
+    ttl: opts.sessionTtl,
+    secret: opts.sessionSecret ?? randomBytes(32).toString('base64url'),
+    writeInterval: opts.sessionWriteInterval,
+    log,
+    metrics,
+  });
+}
+
 /**
  * Creates a gateway. Options are validated here; an invalid one throws an `OptionError` naming it.
  *
@@ -172,6 +199,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   // A failure to listen surfaces through `gateway.admin`; keep it from being unhandled meanwhile.
   adminServer.catch(() => {});
 
+  const persistence = openPersistence(opts, log, metrics);
+  const drainCode =
+    persistence?.store.kind === 'shared' ? CloseCode.ServiceRestart : CloseCode.GoingAway;
+
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -216,6 +247,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         log,
         metrics,
         timeline,
+        persistence,
         link: {
           url: upstreamUrl(opts.target, request.url),
           protocol: client.protocol === '' ? undefined : client.protocol,
@@ -271,11 +303,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics: metrics.registry,
     admin: adminServer.then((admin) => admin?.address),
     handleUpgrade,
-    async close({
-      code = CloseCode.GoingAway,
-      reason = 'gateway shutting down',
-      drainTimeout = 5000,
-    } = {}) {
+    async close({ code = drainCode, reason = 'gateway shutting down', drainTimeout = 5000 } = {}) {
       closing = true;
       const stopped = server
         ? new Promise<void>((resolve) => server.close(() => resolve()))
@@ -287,6 +315,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         timer = setTimeout(resolve, drainTimeout);
       });
       await Promise.race([drained, deadline]);
+      if (persistence !== undefined) {
+        // The sessions' last state, so that their clients resume exactly on another instance.
+        await Promise.race([persistence.flush().then(() => persistence.close()), deadline]);
+      }
       clearTimeout(timer);
       server?.closeAllConnections();
       await stopped;

@@ -36,6 +36,8 @@ export interface HookChain {
   retryClose(event: UpstreamCloseEvent): boolean;
   clientClose(event: SessionCloseEvent): void;
   giveUp(reason: string): void;
+  /** Every hook's {@link HookSession.snapshot}, by hook name. */
+  snapshot(): Record<string, unknown>;
 }
 
 type MessageMethod = 'onClientMessage' | 'onUpstreamMessage';
@@ -138,6 +140,18 @@ export function createHookChain(
         if (fn.call(s, event) === 'retry') retry = true;
       });
       return retry;
+    },
+    snapshot() {
+      const state: Record<string, unknown> = {};
+      for (const { name, session } of hooks) {
+        if (!session.snapshot) continue;
+        try {
+          state[name] = session.snapshot();
+        } catch (error) {
+          contained(name, 'snapshot', error);
+        }
+      }
+      return state;
     },
     pong: (payload) => each('onPong', (fn, s) => fn.call(s, payload)),
     upstreamOpen: (generation) => each('onUpstreamOpen', (fn, s) => fn.call(s, { generation })),

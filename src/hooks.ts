@@ -86,6 +86,59 @@ export interface SessionContext {
    * @example `ctx.closeClient(4400, 'Invalid message received')`
    */
   closeClient(code: number, reason: string): void;
+  /**
+   * Resume tokens and the session store, so that a client can take this session's state to its
+   * next connection, on this gateway instance or another one sharing the store. `undefined` when
+   * the gateway runs without a session store (`sessionStore: 'off'`).
+   */
+  readonly persistence: SessionPersistence | undefined;
+}
+
+/** What came of a token a client presented; see {@link SessionPersistence.resume}. */
+export type ResumeOutcome =
+  | {
+      readonly status: 'resumed';
+      /** This hook's {@link HookSession.snapshot} as last written (`undefined` if none was). */
+      readonly state: unknown;
+    }
+  | {
+      /**
+       * `unknown`: never issued, or expired; `forbidden`: bound to other credentials;
+       * `unavailable`: the store cannot be reached now (try again later).
+       */
+      readonly status: 'unknown' | 'forbidden' | 'unavailable';
+    };
+
+/**
+ * A session's link to the session store. Once the session has a token (issued or resumed), the
+ * gateway writes every hook's {@link HookSession.snapshot} in batches: call
+ * {@link SessionPersistence.changed} whenever yours changed.
+ */
+export interface SessionPersistence {
+  /** The session's token, once issued or resumed. */
+  readonly token: string | undefined;
+  /**
+   * Issues a new token for this session, bound to `credentials` (any string that identifies the
+   * client's authentication, e.g. its `connection_init` payload): a later {@link resume} must
+   * present the same credentials. Returns the existing token when there is one.
+   *
+   * @example `const token = ctx.persistence?.issue(JSON.stringify(initPayload))`
+   */
+  issue(credentials: string): string;
+  /**
+   * Takes over the stored session of a token a client presented, when it is bound to the same
+   * `credentials`: this session continues it (same token), and this hook gets back its state.
+   *
+   * @example
+   * ```ts
+   * const outcome = await ctx.persistence.resume(token, credentials);
+   * if (outcome.status === 'resumed') cursors = outcome.state as Cursors;
+   * else ctx.closeClient(4410, 'session unknown or expired');
+   * ```
+   */
+  resume(token: string, credentials: string): Promise<ResumeOutcome>;
+  /** Flags this hook's state as changed; it is written with the next batch. Cheap: call it per event. */
+  changed(): void;
 }
 
 /** Handed to {@link HookSession.restore} for one new upstream socket. */
@@ -205,6 +258,14 @@ export interface HookSession {
    * @example `onUpstreamClose: ({ code, restoring }) => (restoring && code === 1000 ? 'retry' : undefined)`
    */
   onUpstreamClose?(event: UpstreamCloseEvent): 'retry' | void;
+  /**
+   * This hook's state to persist, as a JSON-serialisable value; called when the gateway writes
+   * the session (after {@link SessionPersistence.changed}, and when the client leaves). Only
+   * sessions with a token are written.
+   *
+   * @example `snapshot: () => ({ cursors: Object.fromEntries(cursors) })`
+   */
+  snapshot?(): unknown;
   /** @example `onUpstreamOpen: ({ generation }) => ctx.log.info({ generation }, 'up')` */
   onUpstreamOpen?(event: { readonly generation: number }): void;
   /** @example `onUpstreamLost: ({ code }) => metrics.outages.inc({ code })` */

@@ -12,8 +12,10 @@ export type {
   HookFactory,
   HookSession,
   RestoreContext,
+  ResumeOutcome,
   SessionCloseEvent,
   SessionContext,
+  SessionPersistence,
   UpstreamCloseEvent,
   UpstreamLostEvent,
   UpstreamState,
@@ -25,6 +27,16 @@ export {
   sendableCloseCode,
   trimReason,
 } from './close-codes.js';
+export {
+  createMemorySessionStore,
+  type ClaimResult,
+  type MemorySessionStoreOptions,
+  type SaveResult,
+  type SessionStore,
+  type SessionWrite,
+  type StoredSession,
+} from './session-store.js';
+export { createRedisSessionStore, REDIS_KEY_PREFIX } from './redis-session-store.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { createReplayBuffer, type ReplayBuffer } from './replay-buffer.js';
 export {

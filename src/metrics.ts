@@ -34,6 +34,12 @@ export interface GatewayMetrics {
   hookEvent(hook: string, event: string, count: number): void;
   /** Reports the frames and bytes waiting in session queues when scraped. */
   setQueueProbe(probe: () => { frames: number; bytes: number }): void;
+  /** A client presented a resume token; `outcome` is what came of it. */
+  sessionResume(outcome: 'resumed' | 'unknown' | 'forbidden' | 'unavailable'): void;
+  /** A batch of session writes went to the store (`written` sessions, or `failed`). */
+  storeWrite(result: 'written' | 'failed' | 'stale', sessions: number, durationMs: number): void;
+  /** Whether the last call to the session store succeeded. */
+  storeAvailable(up: boolean): void;
 }
 
 /** States a live session's upstream can be in (`closed` ends the session). */
@@ -149,9 +155,40 @@ export function createMetrics(): GatewayMetrics {
     },
   });
 
+  const resumes = new Counter({
+    name: 'subgate_session_resumes_total',
+    help: 'Resume tokens presented by clients, by outcome (resumed, unknown, forbidden, unavailable)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const storeWrites = new Counter({
+    name: 'subgate_session_store_writes_total',
+    help: 'Sessions written to the session store, by result (written, failed, stale)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const storeBatches = new Histogram({
+    name: 'subgate_session_store_batch_duration_seconds',
+    help: 'Round trip of one batch of session writes',
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const storeUp = new Gauge({
+    name: 'subgate_session_store_up',
+    help: '1 when the last call to the session store succeeded, else 0',
+    registers: [registry],
+  });
+  storeUp.set(1);
+
   return {
     registry,
     traffic,
+    sessionResume: (outcome) => resumes.inc({ outcome }),
+    storeWrite(result, count, ms) {
+      storeWrites.inc({ result }, count);
+      if (result !== 'failed') storeBatches.observe(ms / 1000);
+    },
+    storeAvailable: (up) => storeUp.set(up ? 1 : 0),
     sessionOpened: () => sessions.inc(),
     sessionClosed(code) {
       sessions.dec();

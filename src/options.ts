@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import type { Hook } from './hooks.js';
 import { LOG_LEVELS, type Logger, type LogLevel } from './log.js';
+import type { SessionStore } from './session-store.js';
 
 /** Everything `createGateway` accepts. Durations are milliseconds. */
 export interface GatewayOptions {
@@ -67,6 +68,24 @@ export interface GatewayOptions {
    * @default any origin
    */
   allowedOrigins?: readonly string[];
+  /**
+   * Where sessions are kept between a client's connections, so that a client presenting its
+   * resume token continues where it left off: `'memory'` (this process only), a Redis URL
+   * (`redis://host:6379`, shared by every instance pointing at it), your own {@link SessionStore},
+   * or `'off'` (no tokens are issued).
+   * @default 'memory'
+   */
+  sessionStore?: 'memory' | 'off' | `redis://${string}` | `rediss://${string}` | SessionStore;
+  /** How long a session is kept after its client left (or its gateway died). @default 120000 */
+  sessionTtl?: number;
+  /**
+   * Key of the hash that binds each token to its client's credentials, at least 32 characters;
+   * every instance sharing a store must use the same one. Required with a shared store; a random
+   * key per process otherwise. The CLI reads it from `SUBGATE_SESSION_SECRET`.
+   */
+  sessionSecret?: string;
+  /** Interval between batched writes of changed sessions to the store. @default 100 */
+  sessionWriteInterval?: number;
   /** Log level of the built-in logger (ignored when `logger` is given). @default 'info' */
   logLevel?: LogLevel;
   /** A pino logger to use instead of the built-in one. */
@@ -104,6 +123,15 @@ export interface ResolvedOptions {
   readonly metricsHost: string;
   readonly maxSessions: number;
   readonly allowedOrigins: readonly string[] | undefined;
+  readonly sessionStore:
+    | { readonly kind: 'off' }
+    | { readonly kind: 'memory' }
+    | { readonly kind: 'redis'; readonly url: string }
+    | { readonly kind: 'custom'; readonly store: SessionStore };
+  readonly sessionTtl: number;
+  /** `undefined`: a random key per process (memory store only). */
+  readonly sessionSecret: string | undefined;
+  readonly sessionWriteInterval: number;
   readonly logLevel: LogLevel;
   readonly logger: Logger | undefined;
   readonly random: () => number;
@@ -129,8 +157,14 @@ export const DEFAULTS = {
   maxBufferedBytes: 1024 * 1024,
   maxPayload: 1024 * 1024,
   maxSessions: Infinity,
+  sessionStore: 'memory',
+  sessionTtl: 120_000,
+  sessionWriteInterval: 100,
   logLevel: 'info',
 } as const;
+
+/** Shortest accepted `sessionSecret`, in characters. */
+export const MIN_SECRET_LENGTH = 32;
 
 /** Thrown for an invalid option; the message starts with the option's name. */
 export class OptionError extends Error {
@@ -161,6 +195,31 @@ function integer(
     throw new OptionError(name, `must be an integer ${range}, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+function parseSessionStore(value: unknown): ResolvedOptions['sessionStore'] {
+  if (value === undefined || value === 'memory') return { kind: 'memory' };
+  if (value === 'off') return { kind: 'off' };
+  if (typeof value === 'string' && /^rediss?:\/\/./.test(value)) {
+    try {
+      new URL(value);
+      return { kind: 'redis', url: value };
+    } catch {
+      // reported below
+    }
+  }
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as SessionStore).claim === 'function' &&
+    typeof (value as SessionStore).save === 'function'
+  ) {
+    return { kind: 'custom', store: value as SessionStore };
+  }
+  throw new OptionError(
+    'sessionStore',
+    `must be 'memory', 'off', a redis:// URL or a SessionStore, got ${JSON.stringify(value)}`,
+  );
 }
 
 function parseTarget(value: unknown): URL {
@@ -263,6 +322,26 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
   if (modes.filter(Boolean).length > 1) {
     throw new OptionError('server', 'port, server and noServer exclude each other: pick one');
   }
+  const sessionStore = parseSessionStore(options.sessionStore);
+  const sessionSecret = options.sessionSecret;
+  if (
+    sessionSecret !== undefined &&
+    (typeof sessionSecret !== 'string' || sessionSecret.length < MIN_SECRET_LENGTH)
+  ) {
+    throw new OptionError(
+      'sessionSecret',
+      `must be a string of at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -base64 33\`)`,
+    );
+  }
+  const shared =
+    sessionStore.kind === 'redis' ||
+    (sessionStore.kind === 'custom' && sessionStore.store.kind === 'shared');
+  if (shared && sessionSecret === undefined) {
+    throw new OptionError(
+      'sessionSecret',
+      'is required with a shared session store: every instance must bind tokens with the same key',
+    );
+  }
   return {
     target,
     port: integer('port', options.port, DEFAULTS.port, 0, 65535),
@@ -307,6 +386,16 @@ export function resolveOptions(options: GatewayOptions): ResolvedOptions {
     metricsHost: options.metricsHost ?? options.host ?? DEFAULTS.host,
     maxSessions: integer('maxSessions', options.maxSessions, DEFAULTS.maxSessions, 1),
     allowedOrigins,
+    sessionStore,
+    sessionTtl: integer('sessionTtl', options.sessionTtl, DEFAULTS.sessionTtl, 1000),
+    sessionSecret,
+    sessionWriteInterval: integer(
+      'sessionWriteInterval',
+      options.sessionWriteInterval,
+      DEFAULTS.sessionWriteInterval,
+      1,
+      60_000,
+    ),
     logLevel,
     logger: options.logger,
     random: options.random ?? Math.random,

@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Timeline } from './timeline.js';
 import type { ResolvedOptions } from './options.js';
+import type { Persistence } from './session-persistence.js';
 import { createUpstreamLink, type LinkConfig } from './upstream.js';
 import { writeBatcher } from './write-batch.js';
 
@@ -46,6 +47,8 @@ export interface SessionParams {
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
   readonly timeline: Timeline;
+  /** The gateway's session store, unless it runs without one. */
+  readonly persistence: Persistence | undefined;
 }
 
 const QUEUE_FULL = 'session:queue-full';
@@ -233,7 +236,9 @@ export function createSession(params: SessionParams): Session {
     pauseClient,
     resumeClient,
     closeClient: (code, reason) => close(code, reason),
+    persistence: undefined,
   };
+  const persisted = params.persistence?.open(log, () => chain.snapshot());
 
   // Each hook sees the session's context plus a `count` that labels its events with its name.
   // A hook that cannot open ends this session with 1011, never the process.
@@ -241,7 +246,10 @@ export function createSession(params: SessionParams): Session {
   const opened = [];
   for (const hook of options.hooks) {
     const count = (event: string, n = 1): void => metrics.hookEvent(hook.name, event, n);
-    const own = Object.create(ctx, { count: { value: count } }) as SessionContext;
+    const own = Object.create(ctx, {
+      count: { value: count },
+      persistence: { value: persisted?.forHook(hook.name) },
+    }) as SessionContext;
     try {
       opened.push({ name: hook.name, session: hook.open(own) });
     } catch (error) {
@@ -320,6 +328,7 @@ export function createSession(params: SessionParams): Session {
     finished = true;
     queue = [];
     head = queuedBytes = 0;
+    persisted?.close(); // before the hooks let go of their state
     chain.clientClose({ code, reason });
     metrics.sessionClosed(code);
     log.info({ code, reason }, 'session closed');

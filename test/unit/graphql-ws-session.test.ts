@@ -57,6 +57,7 @@ function harness(options: GraphqlWsHookOptions = {}, protocol = 'graphql-transpo
     count: (event, n = 1) => void (counts[event] = (counts[event] ?? 0) + n),
     pauseClient: () => {},
     resumeClient: () => {},
+    persistence: undefined,
     closeClient(code, reason) {
       closed = { code, reason };
       state = 'closed';
