@@ -22,7 +22,11 @@ const NUMERIC_FLAGS = {
   'max-retries': 'maxRetries',
   'max-outage': 'maxOutage',
   'metrics-port': 'metricsPort',
+  'session-ttl': 'sessionTtl',
 } as const;
+
+/** Where the CLI reads `sessionSecret` from (never a flag: argv is visible to every user). */
+const SECRET_ENV = 'SUBGATE_SESSION_SECRET';
 
 const HELP = `Usage: subgate --target <ws-url> [options]
 
@@ -45,12 +49,17 @@ Options (durations in milliseconds):
   --max-retries <n>            failed attempts before the client is closed with 1013 (default: no limit)
   --max-outage <ms>            outage after which the client is closed with 1013 (default ${DEFAULTS.maxOutage})
   --metrics-port <n>           serve /metrics, /healthz and /readyz on this port (default: off)
+  --session-store <where>      where resumable sessions live: memory, off, or redis://host:port to
+                               share them between instances (default ${DEFAULTS.sessionStore});
+                               a shared store needs the key in ${SECRET_ENV}
+  --session-ttl <ms>           how long a session is kept after its client left (default ${DEFAULTS.sessionTtl})
   --log-level <level>          fatal, error, warn, info, debug, trace or silent (default ${DEFAULTS.logLevel})
   -h, --help                   show this help
   -v, --version                show the version
 
-Prints "subgate listening on ws://HOST:PORT" when ready. SIGTERM closes clients with 1001 and
-exits 0 within 5 s; a second SIGTERM exits at once.
+Prints "subgate listening on ws://HOST:PORT" when ready. SIGTERM closes clients with 1001 (1012
+with a shared session store, so they resume on another instance) and exits 0 within 5 s; a
+second SIGTERM exits at once.
 `;
 
 class UsageError extends Error {}
@@ -76,6 +85,7 @@ async function optionsFrom(argv: string[]): Promise<GatewayOptions | 'help' | 'v
         hook: { type: 'string', multiple: true },
         config: { type: 'string' },
         'log-level': { type: 'string' },
+        'session-store': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
         ...Object.fromEntries(
@@ -103,6 +113,9 @@ async function optionsFrom(argv: string[]): Promise<GatewayOptions | 'help' | 'v
   if (typeof values.target === 'string') settings.target = values.target;
   if (typeof values.host === 'string') settings.host = values.host;
   if (typeof values.path === 'string') settings.path = values.path;
+  if (typeof values['session-store'] === 'string') settings.sessionStore = values['session-store'];
+  const secret = process.env[SECRET_ENV];
+  if (secret !== undefined && secret !== '') settings.sessionSecret = secret;
   if (typeof values['log-level'] === 'string')
     settings.logLevel = values['log-level'] as GatewayOptions['logLevel'] & string;
   for (const [flag, option] of Object.entries(NUMERIC_FLAGS)) {
@@ -130,7 +143,8 @@ async function optionsFrom(argv: string[]): Promise<GatewayOptions | 'help' | 'v
       }),
     );
   }
-  return { ...settings, hooks };
+  // The string is checked by createGateway, which names the option when it is not a store.
+  return { ...settings, hooks } as GatewayOptions;
 }
 
 function version(): string {
@@ -140,7 +154,10 @@ function version(): string {
   return pkg.version;
 }
 
-/** Shuts down on SIGTERM/SIGINT: clients get 1001, exit 0 within 5 s; a second signal exits at once. */
+/**
+ * Shuts down on SIGTERM/SIGINT: clients get 1001 (1012 with a shared session store), exit 0
+ * within 5 s; a second signal exits at once.
+ */
 function exitOnSignals(gateway: Gateway): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

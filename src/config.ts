@@ -13,8 +13,10 @@ import type { GatewayOptions } from './options.js';
 /** The settings a config file may hold. */
 export type ConfigSettings = Omit<
   GatewayOptions,
-  'hooks' | 'server' | 'noServer' | 'logger' | 'random'
+  'hooks' | 'server' | 'noServer' | 'logger' | 'random' | 'sessionStore'
 > & {
+  /** `'memory'`, `'off'` or a `redis://` URL (a store object needs the API). */
+  sessionStore?: string;
   hooks?: HookSpec[];
 };
 
@@ -43,6 +45,10 @@ export const CONFIG_KEYS: readonly (keyof ConfigSettings)[] = [
   'metricsHost',
   'maxSessions',
   'allowedOrigins',
+  'sessionStore',
+  'sessionTtl',
+  'sessionSecret',
+  'sessionWriteInterval',
   'logLevel',
 ];
 

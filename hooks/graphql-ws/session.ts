@@ -3,9 +3,15 @@
  * `connection_init`, the active operations and the last cursor of each), and how it is restored on
  * every new upstream socket.
  *
+ * Across connections (with the gateway's session store): the client gets a resume token in
+ * `connection_ack`; presenting it in a later `connection_init` (on any instance sharing the
+ * store) continues the session: each subscription the client re-sends with its id restarts after
+ * the last cursor the client received (the one it reports, else the stored one). The snapshot
+ * persisted per session is the last cursor of each subscription.
+ *
  * Metrics (`subgate_hook_events_total{hook="graphql-ws", event}`): `subscriptions_resubscribed`,
  * `subscriptions_resumed`, `possible_gaps` (re-subscribed without resume), `duplicates_dropped`,
- * `queries_resent`, `mutations_outcome_unknown`, `operations_limit_reached`. The same counts go
+ * `queries_resent`, `mutations_outcome_unknown`, `operations_limit_reached`, `sessions_resumed`. The same counts go
  * to the {@link GRAPHQL_WS_RESTORE_CHANNEL} diagnostics channel, per restore.
  *
  * State changes only where the core guarantees it matches the target: client frames in
@@ -17,7 +23,14 @@
 import { channel } from 'node:diagnostics_channel';
 import type { GraphQLFormattedError } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
-import type { HookSession, RestoreContext, SessionContext } from '../../src/index.js';
+import { SESSION_FORBIDDEN, SESSION_UNKNOWN } from '../../src/client.js';
+import {
+  CloseCode,
+  type FrameResult,
+  type HookSession,
+  type RestoreContext,
+  type SessionContext,
+} from '../../src/index.js';
 import { createClientGuard } from './client-guard.js';
 import type { ResolvedGraphqlWsOptions, ResolvedResume } from './options.js';
 import { adapterFor, parseJson, type ClientEvent, type ProtocolAdapter } from './protocol.js';
@@ -28,6 +41,7 @@ import {
   cursorAt,
   type OperationKind,
 } from './resume.js';
+import { ackWithToken, credentialsOf, nextWithCursor, splitInit } from './session-resume.js';
 
 /** Close code for a client that exceeds `maxOperations`: 1008, policy violation. */
 export const TOO_MANY_OPERATIONS = 1008;
@@ -116,6 +130,13 @@ export function openGraphqlWsSession(
 
   /** The client's `connection_init` payload, once it was sent to the target. */
   let init: { payload: Record<string, unknown> | undefined } | undefined;
+  /** A token the client presented is being checked; its connection_init waits meanwhile. */
+  let resuming = false;
+  /** Cursors of a resumed session, for the subscriptions the client has yet to re-send. */
+  let resumeCursors: Map<string, unknown> | undefined;
+  /** The client asked for each event's cursor (it uses `subgate/client`). */
+  let stampCursors = false;
+  const persistence = ctx.persistence;
   let clientAcked = false;
   let terminated = false;
   const operations = new Map<string, Operation>();
@@ -138,7 +159,7 @@ export function openGraphqlWsSession(
     duplicatesDropped: 0,
   };
 
-  const track = (id: string, payload: SubscribePayload): false | void => {
+  const track = (id: string, payload: SubscribePayload): FrameResult => {
     const existing = operations.get(id);
     if (existing !== undefined && !existing.cancelled && !protocol.replacesDuplicateIds) return;
     if (existing === undefined && operations.size >= options.maxOperations) {
@@ -163,7 +184,7 @@ export function openGraphqlWsSession(
         log.error({ err: error, id }, 'graphql-ws resume setting failed; not resuming it');
       }
     }
-    operations.set(id, {
+    const op: Operation = {
       id,
       payload,
       kind: info?.kind ?? 'unknown',
@@ -172,18 +193,114 @@ export function openGraphqlWsSession(
       cursor: undefined,
       done: false,
       cancelled: false,
-    });
+    };
+    operations.set(id, op);
+    if (resumeCursors?.has(id) === true) return continueOperation(op, resumeCursors);
   };
 
-  const onClientEvent = (event: ClientEvent): false | void => {
+  /**
+   * A subscription the client re-sent after presenting its token: it restarts after the cursor
+   * the previous connection reached, and events up to that cursor are dropped.
+   */
+  const continueOperation = (op: Operation, cursors: Map<string, unknown>): FrameResult => {
+    const cursor = cursors.get(op.id);
+    cursors.delete(op.id);
+    if (op.kind !== 'subscription') return;
+    if (op.resume === undefined) {
+      ctx.count('possible_gaps');
+      log.warn(
+        { id: op.id },
+        'graphql-ws: resumed a session without resume configured for this subscription; events of the outage may be missing',
+      );
+      return;
+    }
+    let resumed;
+    try {
+      resumed = applyCursor(op.payload, op.resume.argument, cursor);
+    } catch (error) {
+      log.error({ err: error, id: op.id }, 'graphql-ws: cannot set the resume argument');
+      return;
+    }
+    op.cursor = cursor;
+    ctx.count('subscriptions_resumed');
+    return protocol.subscribe(op.id, resumed);
+  };
+
+  /**
+   * The client's `connection_init` at dispatch time: our part of its payload is taken out, and
+   * the session gets a token, or continues the one the client presented (the init then waits
+   * for the store's answer, and the client for its ack).
+   */
+  const onInit = (payload: Record<string, unknown> | undefined): FrameResult => {
+    const parts = splitInit(payload);
+    if (init !== undefined || resuming) {
+      // A second one is the target's to refuse (4429); it still does not see our part.
+      return parts?.hadKey === true ? protocol.init(parts.payload) : undefined;
+    }
+    if (parts === undefined) {
+      ctx.closeClient(4400, 'invalid subgate resume parameters in connection_init');
+      return false;
+    }
+    const rewritten = parts.hadKey ? protocol.init(parts.payload) : undefined;
+    if (persistence === undefined) {
+      init = { payload: parts.payload };
+      return rewritten;
+    }
+    stampCursors = parts.cursors !== undefined;
+    const credentials = credentialsOf(parts.payload, ctx.request.headers);
+    if (parts.token === undefined) {
+      persistence.issue(credentials);
+      init = { payload: parts.payload };
+      return rewritten;
+    }
+    resuming = true;
+    void persistence.resume(parts.token, credentials).then(
+      (outcome) => resumed(outcome, parts.payload, parts.cursors),
+      (error: unknown) => {
+        log.error({ err: error }, 'graphql-ws: resuming the session failed');
+        ctx.closeClient(CloseCode.InternalError, 'resuming the session failed');
+      },
+    );
+    return false;
+  };
+
+  const resumed = (
+    outcome: Awaited<ReturnType<NonNullable<typeof persistence>['resume']>>,
+    payload: Record<string, unknown> | undefined,
+    reported: Readonly<Record<string, unknown>> | undefined,
+  ): void => {
+    resuming = false;
+    if (ctx.upstreamState === 'closed') return;
+    switch (outcome.status) {
+      case 'unknown':
+        return ctx.closeClient(SESSION_UNKNOWN, 'subgate session unknown or expired');
+      case 'forbidden':
+        return ctx.closeClient(SESSION_FORBIDDEN, 'subgate session belongs to other credentials');
+      case 'unavailable':
+        return ctx.closeClient(CloseCode.TryAgainLater, 'session store unavailable; try again');
+      default:
+    }
+    const stored = (outcome.state as { operations?: Record<string, unknown> } | undefined)
+      ?.operations;
+    // The client's own report is what it received; the stored cursor may lag by one write.
+    const cursors = Object.entries({ ...stored, ...reported });
+    resumeCursors = new Map(cursors.slice(0, options.maxOperations));
+    ctx.count('sessions_resumed');
+    log.info({ operations: resumeCursors.size }, 'graphql-ws: session resumed from its token');
+    init = { payload };
+    persistence?.changed();
+    // On an open socket the init goes now; otherwise restore sends it on the next one.
+    ctx.sendUpstream(protocol.init(payload));
+  };
+
+  const onClientEvent = (event: ClientEvent): FrameResult => {
     switch (event.kind) {
       case 'init':
-        init ??= { payload: event.payload }; // a second one is the target's to refuse (4429)
-        return;
+        return onInit(event.payload);
       case 'subscribe':
         return track(event.id, event.payload);
       case 'complete':
-        operations.delete(event.id);
+        if (operations.delete(event.id)) persistence?.changed();
         return;
       case 'ping':
         if (pendingClientPings < MAX_PENDING_PINGS) pendingClientPings++;
@@ -340,7 +457,8 @@ export function openGraphqlWsSession(
     onUpstreamMessage(data, binary) {
       lastUpstreamFrame = performance.now();
       if (binary) return;
-      const event = protocol.parseUpstream(parseJson(data));
+      const message = parseJson(data);
+      const event = protocol.parseUpstream(message);
       switch (event.kind) {
         case 'ack': {
           ackWaiter?.('ack');
@@ -348,7 +466,8 @@ export function openGraphqlWsSession(
           if (clientAcked) return false; // the client has its ack; a second one is ours
           clientAcked = true;
           guard.acknowledged();
-          return;
+          const token = persistence?.token;
+          return token === undefined ? undefined : ackWithToken(message, token);
         }
         case 'rejected': {
           ackWaiter?.('rejected');
@@ -375,12 +494,13 @@ export function openGraphqlWsSession(
             return false;
           }
           op.cursor = cursor;
-          return;
+          persistence?.changed();
+          return stampCursors ? nextWithCursor(message, cursor) : undefined;
         }
         case 'error':
         case 'complete': {
           const op = operations.get(event.id);
-          operations.delete(event.id);
+          if (operations.delete(event.id)) persistence?.changed();
           guard.released(event.id);
           return op?.cancelled ? false : undefined;
         }
@@ -439,6 +559,14 @@ export function openGraphqlWsSession(
           ctx.sendClient(protocol.pong(undefined));
       }
       startKeepAlive();
+    },
+
+    snapshot() {
+      const cursors: Record<string, unknown> = Object.fromEntries(resumeCursors ?? []);
+      for (const op of operations.values()) {
+        if (op.cursor !== undefined && !op.cancelled) cursors[op.id] = op.cursor;
+      }
+      return { operations: cursors };
     },
 
     onClientClose() {

@@ -1,0 +1,93 @@
+/**
+ * The wire side of sessions that outlive a connection (the contract of `subgate/client`): the
+ * resume request a client puts in its `connection_init` payload, the credentials a token is bound
+ * to, the token in `connection_ack`, and the cursor stamped on each `next`.
+ *
+ * Nothing here holds state.
+ *
+ * @module
+ */
+import { SUBGATE_KEY, type SubgateInitParams } from '../../src/client.js';
+
+type Payload = Record<string, unknown> | undefined;
+
+/** A client's `connection_init` payload, split into what the target gets and what is ours. */
+export interface InitParts {
+  /** The payload without {@link SUBGATE_KEY}: what the target is sent. */
+  readonly payload: Payload;
+  /** Whether the payload had {@link SUBGATE_KEY} (the frame must then be rewritten). */
+  readonly hadKey: boolean;
+  /** The token the client presented, if any. */
+  readonly token: string | undefined;
+  /** The last cursor the client received per subscription id, when it asks for cursors. */
+  readonly cursors: Readonly<Record<string, unknown>> | undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Splits a `connection_init` payload; `undefined` when its {@link SUBGATE_KEY} part is malformed
+ * (the client is then refused with 4400).
+ *
+ * @example
+ * ```ts
+ * splitInit({ auth: 'x', subgate: { token: 't', cursors: { a: 1 } } })
+ * // { payload: { auth: 'x' }, hadKey: true, token: 't', cursors: { a: 1 } }
+ * ```
+ */
+export function splitInit(payload: Payload): InitParts | undefined {
+  if (payload === undefined || !(SUBGATE_KEY in payload)) {
+    return { payload, hadKey: false, token: undefined, cursors: undefined };
+  }
+  const { [SUBGATE_KEY]: ours, ...rest } = payload;
+  if (!isRecord(ours)) return undefined;
+  const { token, cursors } = ours as Partial<SubgateInitParams>;
+  if (token !== undefined && (typeof token !== 'string' || token === '')) return undefined;
+  if (cursors !== undefined && !isRecord(cursors)) return undefined;
+  return { payload: rest, hadKey: true, token, cursors };
+}
+
+/** JSON with object keys sorted at every level, so equal values always give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isRecord(value)) {
+    const keys = Object.keys(value)
+      .filter((key) => value[key] !== undefined)
+      .sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * What a session's token is bound to: the `connection_init` payload (without our key) and the
+ * upgrade request's `Authorization` header. Presenting the token with anything else is refused.
+ */
+export function credentialsOf(
+  payload: Payload,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): string {
+  return canonicalJson({
+    payload: payload ?? null,
+    authorization: headers['authorization'] ?? null,
+  });
+}
+
+/** The target's `connection_ack` (parsed) with the token added to its payload, as text. */
+export function ackWithToken(message: unknown, token: string): string {
+  const ack = message as { payload?: unknown };
+  const payload = isRecord(ack.payload) ? ack.payload : {};
+  return JSON.stringify({ ...ack, payload: { ...payload, [SUBGATE_KEY]: { token } } });
+}
+
+/** A `next` (parsed) with the event's cursor in `payload.extensions.subgate`, as text. */
+export function nextWithCursor(message: unknown, cursor: unknown): string {
+  const next = message as { payload: Record<string, unknown> };
+  const extensions = isRecord(next.payload.extensions) ? next.payload.extensions : {};
+  return JSON.stringify({
+    ...next,
+    payload: { ...next.payload, extensions: { ...extensions, [SUBGATE_KEY]: { cursor } } },
+  });
+}

@@ -1,0 +1,210 @@
+/**
+ * Sessions that outlive a connection, on one gateway with the in-memory store: a client that
+ * loses its connection comes back with its token and continues every subscription exactly once;
+ * forged, expired and borrowed tokens are refused with the documented close codes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
+import { WebSocket } from 'ws';
+import {
+  createSubgateClient,
+  SESSION_FORBIDDEN,
+  SESSION_UNKNOWN,
+  SUBGATE_KEY,
+} from '../../src/client.js';
+import { createMemorySessionStore } from '../../src/index.js';
+import { checkSequence, formatReport } from '../helpers/sequence-checker.js';
+import { once, waitFor } from '../helpers/wait.js';
+import { startGateway, startGraphqlTarget, type TestLike } from '../fixtures/graphql-harness.js';
+
+const DEADLINE = 15_000;
+const TICKS =
+  'subscription Ticks($after: Int, $until: Int) { ticks(after: $after, until: $until) { seq } }';
+
+/** A raw graphql-transport-ws client: sends what the test says, records every frame and the close. */
+async function rawClient(t: TestLike, url: string) {
+  const ws = new WebSocket(url, GRAPHQL_TRANSPORT_WS_PROTOCOL);
+  const frames: Record<string, unknown>[] = [];
+  let closed: { code: number; reason: string } | undefined;
+  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
+  ws.on('close', (code, reason) => (closed = { code, reason: String(reason) }));
+  ws.on('error', () => {});
+  t.after(() => ws.terminate());
+  await once(ws, 'open', DEADLINE, 'raw client open');
+  return {
+    ws,
+    frames,
+    get closed() {
+      return closed;
+    },
+    send: (message: unknown) => ws.send(JSON.stringify(message)),
+    async ack(): Promise<Record<string, unknown>> {
+      await waitFor(() => frames.some((f) => f['type'] === 'connection_ack') || !!closed, {
+        timeout: DEADLINE,
+        message: 'connection_ack',
+      });
+      const ack = frames.find((f) => f['type'] === 'connection_ack');
+      assert.ok(ack, `acknowledged, got close ${JSON.stringify(closed)}`);
+      return ack;
+    },
+    async closeCode(): Promise<{ code: number; reason: string }> {
+      await waitFor(() => closed !== undefined, { timeout: DEADLINE, message: 'closed' });
+      return closed!;
+    },
+  };
+}
+
+const tokenOf = (ack: Record<string, unknown>): string => {
+  const token = (ack['payload'] as Record<string, { token?: unknown }> | undefined)?.[SUBGATE_KEY]
+    ?.token;
+  assert.equal(typeof token, 'string', `a token in the ack payload, got ${JSON.stringify(ack)}`);
+  return token as string;
+};
+
+test('a client that lost its connection resumes from its token: every event exactly once', async (t) => {
+  const gql = await startGraphqlTarget(t);
+  const gateway = await startGateway(t, gql.target.url);
+  const until = 600;
+  const sockets: WebSocket[] = [];
+  const received: number[] = [];
+  let lost = 0;
+  const client = createSubgateClient(
+    {
+      url: gateway.url,
+      webSocketImpl: WebSocket,
+      retryAttempts: 20,
+      retryWait: () => new Promise((resolve) => setTimeout(resolve, 50)),
+      connectionParams: { user: 'alice' },
+      on: { connected: (socket) => void sockets.push(socket as WebSocket) },
+    },
+    { onSessionLost: () => lost++ },
+  );
+  t.after(() => client.dispose());
+  let completed = false;
+  client.subscribe<{ ticks: { seq: number } }>(
+    { query: TICKS, variables: { after: 0, until } },
+    {
+      next: (result) => void received.push(result.data!.ticks.seq),
+      error: (error) => assert.fail(`subscription error ${JSON.stringify(error)}`),
+      complete: () => (completed = true),
+    },
+  );
+  // Twice: drop the client's connection mid-stream (no close frame, as a network loss).
+  for (const at of [150, 350]) {
+    await waitFor(() => received.length >= at, { timeout: DEADLINE, message: `${at} events` });
+    const count = sockets.length;
+    sockets.at(-1)!.terminate();
+    await waitFor(() => sockets.length > count, { timeout: DEADLINE, message: 'reconnected' });
+  }
+  await waitFor(() => completed, { timeout: DEADLINE * 2, message: 'ticks complete' });
+  const report = checkSequence(received, { from: 1, to: until });
+  t.diagnostic(formatReport('resumed client', report));
+  assert.deepEqual(
+    received,
+    Array.from({ length: until }, (_, i) => i + 1),
+  );
+  assert.equal(lost, 0, 'the session was never lost');
+  const subscribes = gql.events().filter((e) => e.type === 'subscribe');
+  assert.equal(subscribes.length, 3, 'subscribed once per connection');
+  assert.equal(subscribes[0]!.after, 0);
+  assert.ok(
+    subscribes.slice(1).every((e) => typeof e.after === 'number' && e.after > 0),
+    `re-subscribed after the last event received: ${JSON.stringify(subscribes)}`,
+  );
+});
+
+test('a plain client passing its token by hand resumes from the stored cursor', async (t) => {
+  const gql = await startGraphqlTarget(t);
+  const gateway = await startGateway(t, gql.target.url, undefined, { sessionWriteInterval: 10 });
+  const first = await rawClient(t, gateway.url);
+  first.send({ type: 'connection_init', payload: { user: 'bob' } });
+  const token = tokenOf(await first.ack());
+  first.send({
+    id: 's1',
+    type: 'subscribe',
+    payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
+  });
+  await waitFor(() => first.frames.filter((f) => f['type'] === 'next').length >= 50, {
+    timeout: DEADLINE,
+    message: '50 events',
+  });
+  first.ws.close(1000);
+  await first.closeCode();
+  const seqs = first.frames
+    .filter((f) => f['type'] === 'next')
+    .map((f) => (f['payload'] as { data: { ticks: { seq: number } } }).data.ticks.seq);
+  const last = seqs.at(-1)!;
+  assert.equal(
+    first.frames.some((f) => JSON.stringify(f).includes('"extensions"')),
+    false,
+    'a client that did not ask for cursors gets its events unchanged',
+  );
+
+  const second = await rawClient(t, gateway.url);
+  second.send({ type: 'connection_init', payload: { user: 'bob', [SUBGATE_KEY]: { token } } });
+  assert.equal(tokenOf(await second.ack()), token, 'the session keeps its token');
+  second.send({
+    id: 's1',
+    type: 'subscribe',
+    payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
+  });
+  await waitFor(() => second.frames.some((f) => f['type'] === 'next'), {
+    timeout: DEADLINE,
+    message: 'an event after resuming',
+  });
+  const next = (
+    second.frames.find((f) => f['type'] === 'next')!['payload'] as {
+      data: { ticks: { seq: number } };
+    }
+  ).data.ticks.seq;
+  assert.equal(next, last + 1, 'continues right after the last event the first connection got');
+  const inits = gql.events().filter((e) => e.type === 'init');
+  assert.equal(inits.length, 2);
+  const resubscribe = gql.events().filter((e) => e.type === 'subscribe')[1]!;
+  assert.equal(resubscribe.after, last);
+});
+
+test('token misuse is refused: forged 4410, expired 4410, other credentials 4403', async (t) => {
+  let clock = 1_000_000;
+  const store = createMemorySessionStore({ now: () => clock });
+  const gql = await startGraphqlTarget(t);
+  const ttl = 60_000;
+  const gateway = await startGateway(t, gql.target.url, undefined, {
+    sessionStore: store,
+    sessionTtl: ttl,
+    sessionWriteInterval: 10,
+  });
+  const present = async (payload: Record<string, unknown>) => {
+    const c = await rawClient(t, gateway.url);
+    c.send({ type: 'connection_init', payload });
+    return c;
+  };
+
+  const forged = await present({ user: 'eve', [SUBGATE_KEY]: { token: 'A'.repeat(43) } });
+  assert.equal((await forged.closeCode()).code, SESSION_UNKNOWN);
+  const malformed = await present({ user: 'eve', [SUBGATE_KEY]: { token: 'not-a-token' } });
+  assert.equal((await malformed.closeCode()).code, SESSION_UNKNOWN);
+
+  const owner = await present({ user: 'alice', password: 'a' });
+  const token = tokenOf(await owner.ack());
+  owner.ws.close(1000);
+  await owner.closeCode();
+  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+
+  const thief = await present({ user: 'mallory', [SUBGATE_KEY]: { token } });
+  const refused = await thief.closeCode();
+  assert.equal(refused.code, SESSION_FORBIDDEN, JSON.stringify(refused));
+  // The refusal changed nothing: the owner still resumes.
+  const back = await present({ user: 'alice', password: 'a', [SUBGATE_KEY]: { token } });
+  assert.equal(tokenOf(await back.ack()), token);
+  back.ws.close(1000);
+  await back.closeCode();
+  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+
+  clock += ttl + 1;
+  const late = await present({ user: 'alice', password: 'a', [SUBGATE_KEY]: { token } });
+  assert.equal((await late.closeCode()).code, SESSION_UNKNOWN, 'expired after sessionTtl');
+  const inits = gql.events().filter((e) => e.type === 'init');
+  assert.equal(inits.length, 2, 'refused clients never reached the target');
+});
