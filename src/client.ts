@@ -184,6 +184,11 @@ function closeInfo(event: unknown): SessionLostEvent | undefined {
  *   by the client drops that id's cursor, and after each connection the ids that were not
  *   subscribed again are dropped, so cursors are only kept for active subscriptions.
  *
+ * - `shouldRetry`, unless you set one, retries after connection errors too (graphql-ws retries
+ *   only close events by default), so that a load balancer's 502 or 503 while an instance
+ *   restarts does not end the subscriptions. `retryAttempts` stays yours: raise it from
+ *   graphql-ws's 5 for a client that should ride out a long outage.
+ *
  * Your `on.connected`, `on.message` and `on.closed` listeners are still called (after the
  * helper's bookkeeping). The input options are not modified. The returned options hold the
  * session state: pass them to one `createClient` only.
@@ -295,6 +300,9 @@ export function withSubgate<
 
   return {
     ...options,
+    // graphql-ws retries only close events by default: an error event, such as a load balancer
+    // answering 502 or 503 while an instance restarts, would end every subscription for good.
+    shouldRetry: options.shouldRetry ?? (() => true),
     connectionParams,
     jsonMessageReplacer,
     on: { ...on, connected, message, closed },

@@ -110,7 +110,7 @@ const SERVER = /^([ \t]*)server 127\.0\.0\.1:(\d+)([ \t][^;\n]*)?;[ \t]*$/;
 /**
  * The scale-out example's configuration `template` with `listen 127.0.0.1:8080` replaced by
  * `listenPort`, and its two `server 127.0.0.1:4001 …;` / `server 127.0.0.1:4002 …;` lines by one
- * line per port in `backends`, with the same parameters (`max_fails`, `fail_timeout`).
+ * line per port in `backends`, with the same parameters (`max_fails=0`).
  *
  * @throws when a port is invalid, `backends` is empty, or the template no longer has exactly one
  * such `listen` line and the two `server` lines (the example changed: adapt this helper).

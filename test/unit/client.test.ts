@@ -221,6 +221,14 @@ test('withSubgate wraps connectionParams and listeners without touching the inpu
   assert.deepEqual(bare, { [SUBGATE_KEY]: { cursors: {} } });
 });
 
+test('connection errors are retried unless the user decides otherwise', () => {
+  const error = { type: 'error', message: 'Unexpected server response: 502' };
+  const retried = withSubgate({ url: 'ws://127.0.0.1:1' });
+  assert.equal(retried.shouldRetry?.(error), true, 'a 502 from a load balancer is retried');
+  const own = withSubgate({ url: 'ws://127.0.0.1:1', shouldRetry: () => false });
+  assert.equal(own.shouldRetry?.(error), false, "the user's shouldRetry stands");
+});
+
 test('a reconnection presents token and last cursor, keeps user params and listeners', async () => {
   const fake = await startFakeGateway();
   await withClient(fake, {}, async (client, rec) => {
