@@ -13,6 +13,8 @@ import { once } from '../helpers/wait.js';
 
 const FLAGS = [
   '--target',
+  '--session-store',
+  '--session-ttl',
   '--port',
   '--host',
   '--path',
@@ -88,11 +90,39 @@ test('bad options exit non-zero with a message naming the option', async () => {
     ],
     [['--target', 'ws://127.0.0.1:1', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['--config', '/nonexistent/subgate.json'], /config \/nonexistent\/subgate\.json/],
+    [
+      ['--target', 'ws://127.0.0.1:1', '--session-store', 'redis://127.0.0.1:1'],
+      /sessionSecret is required with a shared session store/,
+    ],
+    [
+      ['--target', 'ws://127.0.0.1:1', '--session-store', 'mongodb://x'],
+      /sessionStore must be 'memory', 'off', a redis:\/\/ URL/,
+    ],
+    [
+      ['--target', 'ws://127.0.0.1:1', '--session-ttl', '5'],
+      /sessionTtl must be an integer >= 1000/,
+    ],
   ];
   for (const [args, message] of cases) {
     const { code, stderr } = await runCli(args);
     assert.equal(code, 2, `exit code for ${args.join(' ')}`);
     assert.match(stderr, message, `message for ${args.join(' ')}`);
+  }
+});
+
+test('the session secret comes from SUBGATE_SESSION_SECRET, checked like the option', async () => {
+  process.env['SUBGATE_SESSION_SECRET'] = 'too-short';
+  try {
+    const { code, stderr } = await runCli([
+      '--target',
+      'ws://127.0.0.1:1',
+      '--session-store',
+      'redis://127.0.0.1:1',
+    ]);
+    assert.equal(code, 2);
+    assert.match(stderr, /sessionSecret must be a string of at least 32 characters/);
+  } finally {
+    delete process.env['SUBGATE_SESSION_SECRET'];
   }
 });
 
