@@ -131,8 +131,8 @@ test(
     const nginx = await startNginx({ backends: [a.port, b.port] });
     t.after(() => nginx.stop());
     assert.equal(nginx.url, `ws://127.0.0.1:${nginx.port}`);
-    assert.match(nginx.config, new RegExp(`server 127\\.0\\.0\\.1:${a.port} max_fails=1`));
-    assert.match(nginx.config, new RegExp(`server 127\\.0\\.0\\.1:${b.port} max_fails=1`));
+    assert.match(nginx.config, new RegExp(`server 127\\.0\\.0\\.1:${a.port} max_fails=0`));
+    assert.match(nginx.config, new RegExp(`server 127\\.0\\.0\\.1:${b.port} max_fails=0`));
 
     await t.test('a WebSocket passes through, with X-Forwarded-For', async (t) => {
       const ws = await connect(`${nginx.url}/some/path?x=1`, t);
