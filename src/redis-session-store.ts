@@ -63,9 +63,13 @@ export function createRedisSessionStore(url: string, log: Logger): SessionStore 
   redis.defineCommand('subgateClaim', { numberOfKeys: 1, lua: CLAIM });
   redis.defineCommand('subgateSave', { numberOfKeys: 1, lua: SAVE });
   let up = false;
+  let connectedBefore = false;
+  const reconnected: (() => void)[] = [];
   redis.on('ready', () => {
     up = true;
     log.info({ store: 'redis' }, 'session store connected');
+    if (connectedBefore) for (const listener of reconnected) listener();
+    connectedBefore = true;
   });
   redis.on('error', (error: Error) => {
     if (up) log.warn({ err: error, store: 'redis' }, 'session store unreachable');
@@ -95,6 +99,9 @@ export function createRedisSessionStore(url: string, log: Logger): SessionStore 
         if (error !== null) throw error;
         return reply === 1 ? 'saved' : 'stale';
       });
+    },
+    onReconnect(listener) {
+      reconnected.push(listener);
     },
     async close() {
       try {

@@ -7,7 +7,8 @@
  * Hooks only flag that their state changed; every `writeInterval` ms the gateway takes one
  * snapshot of each changed session and writes them all in one batch (one round trip to Redis),
  * so the cost per event is a flag, not a write. Every session is also re-written every third of
- * its TTL, so a live session never expires, and once more when it closes; it expires `ttl` ms
+ * its TTL, so a live session never expires, whenever the store reconnected (it may have lost
+ * everything), and once more when it closes; it expires `ttl` ms
  * after the last write (after its client left, or its gateway died).
  *
  * Tokens are 32 random bytes (base64url). The store sees only their SHA-256, and a keyed hash
@@ -150,6 +151,10 @@ export function createPersistence(config: PersistenceConfig): Persistence {
     Math.max(1, Math.floor(ttl / 3)),
   );
   refresher.unref();
+  store.onReconnect?.(() => {
+    log.info({ sessions: entries.size }, 'session store reconnected; writing every session again');
+    for (const entry of entries) dirty.add(entry);
+  });
 
   return {
     store,

@@ -54,6 +54,12 @@ export interface SessionStore {
   save(writes: readonly SessionWrite[]): Promise<SaveResult[]>;
   /** Releases connections and timers. */
   close(): Promise<void>;
+  /**
+   * Calls `listener` each time the store is reachable again after losing its connection: its
+   * content may be gone (a Redis restarted without persistence), so the gateway writes every live
+   * session again.
+   */
+  onReconnect?(listener: () => void): void;
 }
 
 /** Options of {@link createMemorySessionStore}. */

@@ -22,8 +22,9 @@ const SECRET = 'unit-test-secret-0123456789abcdef0123';
 function recordingStore() {
   const inner = createMemorySessionStore();
   const batches: SessionWrite[][] = [];
-  const control = { failing: false };
+  const control = { failing: false, reconnect: () => {} };
   const store: SessionStore = {
+    onReconnect: (listener) => void (control.reconnect = listener),
     kind: 'shared',
     claim: (key, binding, ttl) =>
       control.failing ? Promise.reject(new Error('down')) : inner.claim(key, binding, ttl),
@@ -157,4 +158,27 @@ test('writes that failed while the store was down are written once it is back', 
   control.failing = false;
   await waitFor(() => batches.length > 0, { timeout: 5000, message: 'written after recovery' });
   assert.equal((await other.resume(token, 'c')).status, 'resumed');
+});
+
+test('a store that reconnected (maybe empty) gets every live session again, idle ones too', async (t) => {
+  const { store, batches, control } = recordingStore();
+  const p = persistence(store, 10);
+  t.after(() => p.close());
+  for (let i = 0; i < 3; i++)
+    p.open(log, () => ({ hook: i }))
+      .forHook('hook')
+      .issue(`c${i}`);
+  const gone = p.open(log, () => ({ hook: 'gone' }));
+  gone.forHook('hook').issue('c-gone');
+  gone.close();
+  await p.flush();
+  assert.equal(batches.length, 1);
+  control.reconnect();
+  await p.flush();
+  assert.equal(batches.length, 2);
+  assert.deepEqual(
+    batches[1]!.map((write) => JSON.parse(write.session.state)).sort((a, b) => a.hook - b.hook),
+    [{ hook: 0 }, { hook: 1 }, { hook: 2 }],
+    'the live sessions, not the one whose client left',
+  );
 });
