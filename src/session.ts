@@ -154,6 +154,9 @@ export function createSession(params: SessionParams): Session {
       message(data, binary) {
         traffic.upstreamFrames++;
         traffic.upstreamBytes += data.length;
+        // A client that is closing gets nothing more: hooks must not count as delivered (and
+        // persist) what will never reach it.
+        if (client.readyState !== WebSocket.OPEN) return;
         const frame = chain.upstreamMessage(data, binary);
         if (frame !== undefined) toClient.send(clientSink, frame.data, frame.binary);
       },
