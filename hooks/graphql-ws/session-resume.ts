@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
+import type { SubscribePayload } from 'graphql-ws';
 import { SUBGATE_KEY, type SubgateInitParams } from '../../src/client.js';
 
 type Payload = Record<string, unknown> | undefined;
@@ -90,4 +92,15 @@ export function nextWithCursor(message: unknown, cursor: unknown): string {
     ...next,
     payload: { ...next.payload, extensions: { ...extensions, [SUBGATE_KEY]: { cursor } } },
   });
+}
+
+/**
+ * A short hash of a subscription's document and operation name, stored with its cursor so that
+ * a cursor is only applied to the operation it came from (not to another one reusing the id).
+ */
+export function operationFingerprint(payload: SubscribePayload): string {
+  return createHash('sha256')
+    .update(`${payload.operationName ?? ''}\n${payload.query}`)
+    .digest('base64url')
+    .slice(0, 16);
 }

@@ -41,7 +41,13 @@ import {
   cursorAt,
   type OperationKind,
 } from './resume.js';
-import { ackWithToken, credentialsOf, nextWithCursor, splitInit } from './session-resume.js';
+import {
+  ackWithToken,
+  credentialsOf,
+  nextWithCursor,
+  operationFingerprint,
+  splitInit,
+} from './session-resume.js';
 
 /** Close code for a client that exceeds `maxOperations`: 1008, policy violation. */
 export const TOO_MANY_OPERATIONS = 1008;
@@ -97,6 +103,22 @@ interface Operation {
   done: boolean;
   /** The client cancelled it while the upstream was down; not to be re-issued. */
   cancelled: boolean;
+  /** {@link operationFingerprint} of the payload, computed once when first persisted. */
+  fingerprint?: string;
+}
+
+/**
+ * Where a subscription of a resumed session continues: the last cursor, and the fingerprint of
+ * the operation it belongs to (absent for cursors the client reported itself, which are per id).
+ */
+interface ResumePoint {
+  readonly cursor: unknown;
+  readonly operation?: string;
+}
+
+/** What the hook persists per session (its {@link HookSession.snapshot}). */
+interface GraphqlWsSnapshot {
+  readonly operations: Record<string, ResumePoint>;
 }
 
 type AckOutcome = 'ack' | 'rejected' | 'aborted' | 'timeout';
@@ -133,7 +155,7 @@ export function openGraphqlWsSession(
   /** A token the client presented is being checked; its connection_init waits meanwhile. */
   let resuming = false;
   /** Cursors of a resumed session, for the subscriptions the client has yet to re-send. */
-  let resumeCursors: Map<string, unknown> | undefined;
+  let resumeCursors: Map<string, ResumePoint> | undefined;
   /** The client asked for each event's cursor (it uses `subgate/client`). */
   let stampCursors = false;
   const persistence = ctx.persistence;
@@ -202,10 +224,18 @@ export function openGraphqlWsSession(
    * A subscription the client re-sent after presenting its token: it restarts after the cursor
    * the previous connection reached, and events up to that cursor are dropped.
    */
-  const continueOperation = (op: Operation, cursors: Map<string, unknown>): FrameResult => {
-    const cursor = cursors.get(op.id);
-    cursors.delete(op.id);
+  const continueOperation = (op: Operation, points: Map<string, ResumePoint>): FrameResult => {
+    const { cursor, operation } = points.get(op.id)!;
+    points.delete(op.id);
     if (op.kind !== 'subscription') return;
+    if (operation !== undefined && operation !== operationFingerprint(op.payload)) {
+      // The id now names another subscription (a client that reuses ids): start it as asked.
+      log.info(
+        { id: op.id },
+        'graphql-ws: a stored cursor belongs to another operation; not applied',
+      );
+      return;
+    }
     if (op.resume === undefined) {
       ctx.count('possible_gaps');
       log.warn(
@@ -280,11 +310,11 @@ export function openGraphqlWsSession(
         return ctx.closeClient(CloseCode.TryAgainLater, 'session store unavailable; try again');
       default:
     }
-    const stored = (outcome.state as { operations?: Record<string, unknown> } | undefined)
-      ?.operations;
+    const stored = (outcome.state as GraphqlWsSnapshot | undefined)?.operations ?? {};
     // The client's own report is what it received; the stored cursor may lag by one write.
-    const cursors = Object.entries({ ...stored, ...reported });
-    resumeCursors = new Map(cursors.slice(0, options.maxOperations));
+    const points = new Map<string, ResumePoint>(Object.entries(stored));
+    for (const [id, cursor] of Object.entries(reported ?? {})) points.set(id, { cursor });
+    resumeCursors = new Map([...points].slice(0, options.maxOperations));
     ctx.count('sessions_resumed');
     log.info({ operations: resumeCursors.size }, 'graphql-ws: session resumed from its token');
     init = { payload };
@@ -561,12 +591,14 @@ export function openGraphqlWsSession(
       startKeepAlive();
     },
 
-    snapshot() {
-      const cursors: Record<string, unknown> = Object.fromEntries(resumeCursors ?? []);
+    snapshot(): GraphqlWsSnapshot {
+      const points: Record<string, ResumePoint> = Object.fromEntries(resumeCursors ?? []);
       for (const op of operations.values()) {
-        if (op.cursor !== undefined && !op.cancelled) cursors[op.id] = op.cursor;
+        if (op.cursor === undefined || op.cancelled) continue;
+        op.fingerprint ??= operationFingerprint(op.payload);
+        points[op.id] = { cursor: op.cursor, operation: op.fingerprint };
       }
-      return { operations: cursors };
+      return { operations: points };
     },
 
     onClientClose() {

@@ -208,3 +208,37 @@ test('token misuse is refused: forged 4410, expired 4410, other credentials 4403
   const inits = gql.events().filter((e) => e.type === 'init');
   assert.equal(inits.length, 2, 'refused clients never reached the target');
 });
+
+test('a stored cursor is not applied to another operation that reuses the id', async (t) => {
+  const gql = await startGraphqlTarget(t);
+  const gateway = await startGateway(t, gql.target.url, undefined, { sessionWriteInterval: 10 });
+  const first = await rawClient(t, gateway.url);
+  first.send({ type: 'connection_init', payload: { user: 'carol' } });
+  const token = tokenOf(await first.ack());
+  first.send({
+    id: 's1',
+    type: 'subscribe',
+    payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
+  });
+  await waitFor(() => first.frames.filter((f) => f['type'] === 'next').length >= 20, {
+    timeout: DEADLINE,
+    message: '20 events',
+  });
+  first.ws.close(1000);
+  await first.closeCode();
+  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+
+  const second = await rawClient(t, gateway.url);
+  second.send({ type: 'connection_init', payload: { user: 'carol', [SUBGATE_KEY]: { token } } });
+  await second.ack();
+  const other = 'subscription Other($after: Int) { ticks(after: $after, until: 3) { seq } }';
+  second.send({ id: 's1', type: 'subscribe', payload: { query: other, variables: { after: 0 } } });
+  await waitFor(() => second.frames.some((f) => f['type'] === 'complete'), {
+    timeout: DEADLINE,
+    message: 'the other operation completes',
+  });
+  const seqs = second.frames
+    .filter((f) => f['type'] === 'next')
+    .map((f) => (f['payload'] as { data: { ticks: { seq: number } } }).data.ticks.seq);
+  assert.deepEqual(seqs, [1, 2, 3], 'started as asked, from after: 0');
+});
