@@ -5,7 +5,8 @@
  * Each session is a small hash (`binding`, `epoch`, `state`) under `subgate:session:<key>` with
  * a TTL. Claims and writes are Lua scripts, so the epoch check and the write are one atomic step;
  * a batch of writes is one pipeline (one round trip). Commands fail at once while Redis is
- * unreachable (no offline queue), so a Redis outage never piles writes up in memory: the
+ * unreachable (no offline queue), and within 2 s when it is frozen behind an open connection
+ * (`commandTimeout`), so a Redis outage never piles writes up in memory nor holds a client: the
  * gateway retries them on its next write interval, and ioredis reconnects in the background.
  *
  * @module
@@ -58,6 +59,9 @@ export function createRedisSessionStore(url: string, log: Logger): SessionStore 
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,
+    // A Redis that is frozen behind an open connection answers nothing: fail the call instead
+    // of holding a resuming client (or the next batch of writes) forever.
+    commandTimeout: 2000,
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
   }) as ScriptedRedis;
   redis.defineCommand('subgateClaim', { numberOfKeys: 1, lua: CLAIM });

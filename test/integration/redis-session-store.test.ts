@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -202,16 +204,20 @@ const shared = (
   ...more,
 });
 
-/** The graphql-ws cursors stored under `key`, once its `state` field parses. */
+/** The graphql-ws cursors stored under `key` (by subscription id), once its `state` field parses. */
 async function storedCursors(
   inspector: Redis,
   key: string,
 ): Promise<Record<string, unknown> | undefined> {
   const state = await inspector.hget(key, 'state');
   if (state === null) return undefined;
-  return (JSON.parse(state) as { 'graphql-ws'?: { operations?: Record<string, unknown> } })[
-    'graphql-ws'
-  ]?.operations;
+  const operations = (
+    JSON.parse(state) as {
+      'graphql-ws'?: { operations?: Record<string, { cursor: unknown; operation: string }> };
+    }
+  )['graphql-ws']?.operations;
+  if (operations === undefined) return undefined;
+  return Object.fromEntries(Object.entries(operations).map(([id, point]) => [id, point.cursor]));
 }
 
 test(
@@ -348,6 +354,41 @@ test(
     // Nothing was persisted across the restart, and nothing written during the outage arrived.
     assert.equal(await store.claim('before', 'binding-a', 60_000), 'unknown');
     assert.equal(await store.claim('during', 'binding-a', 60_000), 'unknown');
+  },
+);
+
+test(
+  'redis store: a frozen Redis (SIGSTOP, connection still open) fails calls within the command timeout',
+  { skip: REDIS_SKIP, timeout: TEST_TIMEOUT },
+  async (t) => {
+    const s = scope(t);
+    const redis = await redisFor(s);
+    const store = await storeFor(s, redis);
+    assert.deepEqual(await store.save([write('k', 0, '{}')]), ['saved']);
+    const pid = Number(readFileSync(join(redis.dir, 'redis.pid'), 'utf8'));
+    process.kill(pid, 'SIGSTOP');
+    let frozen = true;
+    t.after(() => {
+      if (frozen) process.kill(pid, 'SIGCONT');
+    });
+    const claim = await settleWithin(store.claim('k', 'binding-a', 60_000), DEADLINE, 'claim');
+    const save = await settleWithin(store.save([write('k', 0, '{}')]), DEADLINE, 'save');
+    t.diagnostic(
+      `frozen Redis: claim failed after ${claim.ms.toFixed(0)} ms, save after ${save.ms.toFixed(0)} ms`,
+    );
+    assert.ok(claim.error instanceof Error, 'the claim fails instead of hanging');
+    assert.ok(save.error instanceof Error, 'the save fails instead of hanging');
+    process.kill(pid, 'SIGCONT');
+    frozen = false;
+    // The timed-out claim still runs once Redis thaws (epoch 1): a later write needs a newer one.
+    await waitFor(
+      () =>
+        store.save([write('k', 10, '{"thawed":true}')]).then(
+          (r) => r[0] === 'saved',
+          () => false,
+        ),
+      { timeout: DEADLINE, interval: 50, message: 'a save succeeds once Redis runs again' },
+    );
   },
 );
 
