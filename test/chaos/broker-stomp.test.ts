@@ -6,7 +6,7 @@
  * checker as the JSON chaos test: sent − stored is empty (read back from the stream directly), and
  * the consumer gets every stored offset once, in order, with the stored body.
  *
- * Skipped, saying so, only when `rabbitmq-server` is not installed (`.ci/install-rabbitmq.sh`).
+ * Skipped, saying so, only when `rabbitmq-server` is not installed (`.ci/install-packages.sh rabbitmq-server`).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -33,7 +33,7 @@ const MESSAGES = 2000;
 const WINDOW = 50;
 const SKIP =
   findRabbitMqServer() === undefined
-    ? 'rabbitmq-server is not installed: run .ci/install-rabbitmq.sh (Debian: apt-get install rabbitmq-server)'
+    ? 'rabbitmq-server is not installed: run .ci/install-packages.sh rabbitmq-server (Debian: apt-get install rabbitmq-server)'
     : false;
 
 type Fault = 'reset' | 'blackhole' | 'restart';

@@ -27,7 +27,7 @@ const STEP_DEADLINE = 30_000;
 
 const skip =
   findRedisServer() === undefined || findNginx() === undefined
-    ? 'needs redis-server and nginx (apt-get install redis-server nginx, or .ci/install-redis-nginx.sh)'
+    ? 'needs redis-server and nginx (apt-get install redis-server nginx, or .ci/install-packages.sh redis-server nginx)'
     : false;
 
 /** Asserts every stream of every client received 1..until exactly once, in order. */

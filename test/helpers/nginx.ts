@@ -8,7 +8,7 @@
  * all live there. It counts as started once it has written its pid file (after binding its port)
  * and the port accepts TCP connections.
  *
- * Needs `nginx` (Debian: `apt-get install nginx`, or `.ci/install-redis-nginx.sh`);
+ * Needs `nginx` (Debian: `apt-get install nginx`, or `.ci/install-packages.sh nginx`);
  * {@link findNginx} says whether it is there, so that a test can skip with a clear message only
  * when it is absent.
  *
@@ -224,7 +224,7 @@ async function within(promise: Promise<void>, ms: number): Promise<boolean> {
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const binary = findNginx();
   if (binary === undefined) {
-    throw new Error('nginx not found: run .ci/install-redis-nginx.sh (apt-get install nginx)');
+    throw new Error('nginx not found: run .ci/install-packages.sh nginx (apt-get install nginx)');
   }
   if (!existsSync(SCALE_OUT_NGINX_CONF)) {
     throw new Error(`nginx: the scale-out example is not at ${SCALE_OUT_NGINX_CONF}`);

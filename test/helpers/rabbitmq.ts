@@ -4,7 +4,7 @@
  * system RabbitMQ. It can be SIGKILLed and started again on the same ports and data (the broker
  * restart fault).
  *
- * Needs `rabbitmq-server` (Debian: `apt-get install rabbitmq-server`, or `.ci/install-rabbitmq.sh`);
+ * Needs `rabbitmq-server` (Debian: `apt-get install rabbitmq-server`, or `.ci/install-packages.sh rabbitmq-server`);
  * {@link findRabbitMqServer} says whether it is there, so that a test can skip with a clear
  * message only when it is absent.
  *
@@ -180,7 +180,7 @@ export async function startRabbitMq(options: RabbitMqOptions = {}): Promise<Rabb
   const server = findRabbitMqServer();
   if (server === undefined) {
     throw new Error(
-      'rabbitmq-server not found: run .ci/install-rabbitmq.sh (apt-get install rabbitmq-server)',
+      'rabbitmq-server not found: run .ci/install-packages.sh rabbitmq-server (apt-get install rabbitmq-server)',
     );
   }
   const readyTimeout = options.readyTimeout ?? 60_000;

@@ -4,7 +4,7 @@
  * system Redis. It can be killed (SIGKILL by default) and started again on the same port (the
  * Redis restart fault); its data does not survive that, as with a real Redis without persistence.
  *
- * Needs `redis-server` (Debian: `apt-get install redis-server`, or `.ci/install-redis-nginx.sh`);
+ * Needs `redis-server` (Debian: `apt-get install redis-server`, or `.ci/install-packages.sh redis-server`);
  * {@link findRedisServer} says whether it is there, so that a test can skip with a clear message
  * only when it is absent. Readiness is a raw `PING` over TCP ({@link pingRedis}): no Redis client
  * library is needed.
@@ -175,7 +175,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const binary = findRedisServer();
   if (binary === undefined) {
     throw new Error(
-      'redis-server not found: run .ci/install-redis-nginx.sh (apt-get install redis-server)',
+      'redis-server not found: run .ci/install-packages.sh redis-server (apt-get install redis-server)',
     );
   }
   const readyTimeout = options.readyTimeout ?? DEFAULT_READY_TIMEOUT_MS;

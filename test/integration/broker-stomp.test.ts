@@ -25,7 +25,7 @@ import { waitFor } from '../helpers/wait.js';
 const { headerOf } = stomp;
 const SKIP =
   findRabbitMqServer() === undefined
-    ? 'rabbitmq-server is not installed: run .ci/install-rabbitmq.sh (Debian: apt-get install rabbitmq-server)'
+    ? 'rabbitmq-server is not installed: run .ci/install-packages.sh rabbitmq-server (Debian: apt-get install rabbitmq-server)'
     : false;
 
 let rabbit: RabbitMq | undefined;

@@ -18,11 +18,11 @@ import { once, waitFor } from '../helpers/wait.js';
 
 const REDIS_SKIP =
   findRedisServer() === undefined
-    ? 'redis-server is not installed: run .ci/install-redis-nginx.sh (Debian: apt-get install redis-server)'
+    ? 'redis-server is not installed: run .ci/install-packages.sh redis-server (Debian: apt-get install redis-server)'
     : false;
 const NGINX_SKIP =
   findNginx() === undefined
-    ? 'nginx is not installed: run .ci/install-redis-nginx.sh (Debian: apt-get install nginx)'
+    ? 'nginx is not installed: run .ci/install-packages.sh nginx (Debian: apt-get install nginx)'
     : false;
 
 /** Generous: the machines running this are 2-core and loaded. */
