@@ -10,26 +10,26 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
 import { Redis } from 'ioredis';
-import { WebSocket } from 'ws';
 import { SESSION_FORBIDDEN, SESSION_UNKNOWN, SUBGATE_KEY } from '../../src/client.js';
 import {
   CloseCode,
   createLogger,
   createRedisSessionStore,
   REDIS_KEY_PREFIX,
+  type Gateway,
   type GatewayOptions,
   type SessionStore,
   type SessionWrite,
 } from '../../src/index.js';
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { once, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { startGateway, startGraphqlTarget, type TestLike } from '../fixtures/graphql-harness.js';
+import { rawClient, tokenOf } from '../fixtures/graphql-raw-client.js';
 
 const REDIS_SKIP =
   findRedisServer() === undefined
-    ? 'redis-server is not installed: run .ci/install-redis-nginx.sh (Debian: apt-get install redis-server)'
+    ? 'redis-server is not installed: run .ci/install-packages.sh redis-server (Debian: apt-get install redis-server)'
     : false;
 
 /** Generous: the machines running this are 2-core and loaded. */
@@ -140,59 +140,6 @@ async function settleWithin<T>(
   }
 }
 
-/** A raw graphql-transport-ws client: sends what the test says, records every frame and the close. */
-async function rawClient(s: TestLike, url: string) {
-  const ws = new WebSocket(url, GRAPHQL_TRANSPORT_WS_PROTOCOL);
-  const frames: Record<string, unknown>[] = [];
-  let closed: { code: number; reason: string } | undefined;
-  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
-  ws.on('close', (code, reason) => (closed = { code, reason: String(reason) }));
-  ws.on('error', () => {});
-  s.after(() => ws.terminate());
-  await once(ws, 'open', DEADLINE, 'raw client open');
-  const seqs = (): number[] =>
-    frames
-      .filter((f) => f['type'] === 'next')
-      .map((f) => (f['payload'] as { data: { ticks: { seq: number } } }).data.ticks.seq);
-  return {
-    ws,
-    frames,
-    seqs,
-    get closed() {
-      return closed;
-    },
-    send: (message: unknown) => ws.send(JSON.stringify(message)),
-    async ack(): Promise<Record<string, unknown>> {
-      await waitFor(() => frames.some((f) => f['type'] === 'connection_ack') || !!closed, {
-        timeout: DEADLINE,
-        message: 'connection_ack',
-      });
-      const ack = frames.find((f) => f['type'] === 'connection_ack');
-      assert.ok(ack, `acknowledged, got close ${JSON.stringify(closed)}`);
-      return ack;
-    },
-    async events(count: number): Promise<number[]> {
-      await waitFor(() => seqs().length >= count || !!closed, {
-        timeout: DEADLINE,
-        message: `${count} events`,
-      });
-      assert.ok(seqs().length >= count, `${count} events, got close ${JSON.stringify(closed)}`);
-      return seqs();
-    },
-    async closeCode(): Promise<{ code: number; reason: string }> {
-      await waitFor(() => closed !== undefined, { timeout: DEADLINE, message: 'closed' });
-      return closed!;
-    },
-  };
-}
-
-const tokenOf = (ack: Record<string, unknown>): string => {
-  const token = (ack['payload'] as Record<string, { token?: unknown }> | undefined)?.[SUBGATE_KEY]
-    ?.token;
-  assert.equal(typeof token, 'string', `a token in the ack payload, got ${JSON.stringify(ack)}`);
-  return token as string;
-};
-
 /** Gateway options sharing `redis` with every other instance of the test. */
 const shared = (
   redis: RedisServer,
@@ -218,6 +165,36 @@ async function storedCursors(
   )['graphql-ws']?.operations;
   if (operations === undefined) return undefined;
   return Object.fromEntries(Object.entries(operations).map(([id, point]) => [id, point.cursor]));
+}
+
+/**
+ * A client that opens a session on `gateway` with `credentials`, subscribes to ticks, receives
+ * `count` events and leaves with a clean close (1000). Resolves once the gateway has ended the
+ * session and Redis holds the cursor of the last event the client received (writes are batched),
+ * with the session's token, that last event and how the socket closed.
+ */
+async function leaveSession(
+  s: TestLike,
+  gateway: Gateway,
+  inspector: Redis,
+  credentials: Record<string, unknown>,
+  count: number,
+): Promise<{ token: string; last: number; closed: { code: number; reason: string } }> {
+  const client = await rawClient(s, gateway.url);
+  client.send({ type: 'connection_init', payload: credentials });
+  const token = tokenOf(await client.ack());
+  client.send(SUBSCRIBE_TICKS);
+  await client.events(count);
+  client.ws.close(1000);
+  const closed = await client.closeCode();
+  const last = client.seqs().at(-1)!;
+  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+  await waitFor(async () => (await storedCursors(inspector, keyOf(token)))?.['s1'] === last, {
+    timeout: DEADLINE,
+    interval: 20,
+    message: `cursor ${last} stored in Redis`,
+  });
+  return { token, last, closed };
 }
 
 test(
@@ -404,27 +381,9 @@ test(
     const gateway2 = await startGateway(s, gql.target.url, undefined, shared(redis));
     const credentials = { user: 'carol', password: 'c' };
 
-    const first = await rawClient(s, gateway1.url);
-    first.send({ type: 'connection_init', payload: credentials });
-    const token = tokenOf(await first.ack());
-    first.send(SUBSCRIBE_TICKS);
-    await first.events(50);
-    first.ws.close(1000);
-    assert.equal((await first.closeCode()).code, 1000);
-    const last = first.seqs().at(-1)!;
-    await waitFor(() => gateway1.sessionCount === 0, {
-      timeout: DEADLINE,
-      message: 'the session on gateway 1 ended',
-    });
-    // Writes are batched: wait until the last cursor is in Redis.
+    const { token, last, closed } = await leaveSession(s, gateway1, inspector, credentials, 50);
+    assert.equal(closed.code, 1000);
     const key = keyOf(token);
-    await waitFor(
-      async () => {
-        const keys = await inspector.keys(`${REDIS_KEY_PREFIX}*`);
-        return keys.length === 1 && (await storedCursors(inspector, keys[0]!))?.['s1'] === last;
-      },
-      { timeout: DEADLINE, interval: 20, message: `cursor ${last} stored in Redis` },
-    );
     assert.deepEqual(await inspector.keys(`${REDIS_KEY_PREFIX}*`), [key]);
     const stored = await inspector.hgetall(key);
     assert.equal(stored['epoch'], '0');
@@ -594,21 +553,7 @@ test(
     const gateway = await startGateway(s, gql.target.url, undefined, shared(redis));
     const credentials = { user: 'erin' };
 
-    const owner = await rawClient(s, gateway.url);
-    owner.send({ type: 'connection_init', payload: credentials });
-    const token = tokenOf(await owner.ack());
-    owner.send(SUBSCRIBE_TICKS);
-    await owner.events(10);
-    owner.ws.close(1000);
-    await owner.closeCode();
-    await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'ended' });
-    await waitFor(
-      async () => (await storedCursors(inspector, keyOf(token)))?.['s1'] !== undefined,
-      {
-        timeout: DEADLINE,
-        message: 'the session is in Redis',
-      },
-    );
+    const { token } = await leaveSession(s, gateway, inspector, credentials, 10);
 
     await redis.kill();
     const resuming = await rawClient(s, gateway.url);

@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GRAPHQL_TRANSPORT_WS_PROTOCOL } from 'graphql-ws';
 import { WebSocket } from 'ws';
 import {
   createSubgateClient,
@@ -15,52 +14,13 @@ import {
 } from '../../src/client.js';
 import { createMemorySessionStore } from '../../src/index.js';
 import { checkSequence, formatReport } from '../helpers/sequence-checker.js';
-import { once, waitFor } from '../helpers/wait.js';
-import { startGateway, startGraphqlTarget, type TestLike } from '../fixtures/graphql-harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { startGateway, startGraphqlTarget } from '../fixtures/graphql-harness.js';
+import { rawClient, tokenOf } from '../fixtures/graphql-raw-client.js';
 
 const DEADLINE = 15_000;
 const TICKS =
   'subscription Ticks($after: Int, $until: Int) { ticks(after: $after, until: $until) { seq } }';
-
-/** A raw graphql-transport-ws client: sends what the test says, records every frame and the close. */
-async function rawClient(t: TestLike, url: string) {
-  const ws = new WebSocket(url, GRAPHQL_TRANSPORT_WS_PROTOCOL);
-  const frames: Record<string, unknown>[] = [];
-  let closed: { code: number; reason: string } | undefined;
-  ws.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
-  ws.on('close', (code, reason) => (closed = { code, reason: String(reason) }));
-  ws.on('error', () => {});
-  t.after(() => ws.terminate());
-  await once(ws, 'open', DEADLINE, 'raw client open');
-  return {
-    ws,
-    frames,
-    get closed() {
-      return closed;
-    },
-    send: (message: unknown) => ws.send(JSON.stringify(message)),
-    async ack(): Promise<Record<string, unknown>> {
-      await waitFor(() => frames.some((f) => f['type'] === 'connection_ack') || !!closed, {
-        timeout: DEADLINE,
-        message: 'connection_ack',
-      });
-      const ack = frames.find((f) => f['type'] === 'connection_ack');
-      assert.ok(ack, `acknowledged, got close ${JSON.stringify(closed)}`);
-      return ack;
-    },
-    async closeCode(): Promise<{ code: number; reason: string }> {
-      await waitFor(() => closed !== undefined, { timeout: DEADLINE, message: 'closed' });
-      return closed!;
-    },
-  };
-}
-
-const tokenOf = (ack: Record<string, unknown>): string => {
-  const token = (ack['payload'] as Record<string, { token?: unknown }> | undefined)?.[SUBGATE_KEY]
-    ?.token;
-  assert.equal(typeof token, 'string', `a token in the ack payload, got ${JSON.stringify(ack)}`);
-  return token as string;
-};
 
 test('a client that lost its connection resumes from its token: every event exactly once', async (t) => {
   const gql = await startGraphqlTarget(t);
@@ -125,16 +85,10 @@ test('a plain client passing its token by hand resumes from the stored cursor', 
     type: 'subscribe',
     payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
   });
-  await waitFor(() => first.frames.filter((f) => f['type'] === 'next').length >= 50, {
-    timeout: DEADLINE,
-    message: '50 events',
-  });
+  await first.events(50);
   first.ws.close(1000);
   await first.closeCode();
-  const seqs = first.frames
-    .filter((f) => f['type'] === 'next')
-    .map((f) => (f['payload'] as { data: { ticks: { seq: number } } }).data.ticks.seq);
-  const last = seqs.at(-1)!;
+  const last = first.seqs().at(-1)!;
   assert.equal(
     first.frames.some((f) => JSON.stringify(f).includes('"extensions"')),
     false,
@@ -149,15 +103,7 @@ test('a plain client passing its token by hand resumes from the stored cursor', 
     type: 'subscribe',
     payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
   });
-  await waitFor(() => second.frames.some((f) => f['type'] === 'next'), {
-    timeout: DEADLINE,
-    message: 'an event after resuming',
-  });
-  const next = (
-    second.frames.find((f) => f['type'] === 'next')!['payload'] as {
-      data: { ticks: { seq: number } };
-    }
-  ).data.ticks.seq;
+  const [next] = await second.events(1);
   assert.equal(next, last + 1, 'continues right after the last event the first connection got');
   const inits = gql.events().filter((e) => e.type === 'init');
   assert.equal(inits.length, 2);
@@ -220,10 +166,7 @@ test('a stored cursor is not applied to another operation that reuses the id', a
     type: 'subscribe',
     payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
   });
-  await waitFor(() => first.frames.filter((f) => f['type'] === 'next').length >= 20, {
-    timeout: DEADLINE,
-    message: '20 events',
-  });
+  await first.events(20);
   first.ws.close(1000);
   await first.closeCode();
   await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
@@ -237,8 +180,5 @@ test('a stored cursor is not applied to another operation that reuses the id', a
     timeout: DEADLINE,
     message: 'the other operation completes',
   });
-  const seqs = second.frames
-    .filter((f) => f['type'] === 'next')
-    .map((f) => (f['payload'] as { data: { ticks: { seq: number } } }).data.ticks.seq);
-  assert.deepEqual(seqs, [1, 2, 3], 'started as asked, from after: 0');
+  assert.deepEqual(second.seqs(), [1, 2, 3], 'started as asked, from after: 0');
 });
