@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -19,7 +20,6 @@ import { createSession, type Session } from './session.js';
 import { createPersistence, type Persistence } from './session-persistence.js';
 import { createMemorySessionStore, type SessionStore } from './session-store.js';
 import { createRedisSessionStore } from './redis-session-store.js';
-import { randomBytes } from 'node:crypto';
 
 /** A running gateway. */
 export interface Gateway {

@@ -6,8 +6,9 @@
  * Across connections (with the gateway's session store): the client gets a resume token in
  * `connection_ack`; presenting it in a later `connection_init` (on any instance sharing the
  * store) continues the session: each subscription the client re-sends with its id restarts after
- * the last cursor the client received (the one it reports, else the stored one). The snapshot
- * persisted per session is the last cursor of each subscription.
+ * the last cursor the client received (the one it reports, else the stored one); one without a
+ * resume setting is re-issued as sent and counted as a possible gap. The snapshot persisted per
+ * session is each active subscription, with its last cursor.
  *
  * Metrics (`subgate_hook_events_total{hook="graphql-ws", event}`): `subscriptions_resubscribed`,
  * `subscriptions_resumed`, `possible_gaps` (re-subscribed without resume), `duplicates_dropped`,
@@ -108,11 +109,13 @@ interface Operation {
 }
 
 /**
- * Where a subscription of a resumed session continues: the last cursor, and the fingerprint of
- * the operation it belongs to (absent for cursors the client reported itself, which are per id).
+ * An active subscription of a persisted session: where it continues (its last cursor), and the
+ * fingerprint of the operation it belongs to (absent for cursors the client reported itself,
+ * which are per id).
  */
 interface ResumePoint {
-  readonly cursor: unknown;
+  /** Absent when the subscription had received nothing, or has no resume setting. */
+  readonly cursor?: unknown;
   readonly operation?: string;
 }
 
@@ -217,6 +220,7 @@ export function openGraphqlWsSession(
       cancelled: false,
     };
     operations.set(id, op);
+    if (op.kind === 'subscription') persistence?.changed();
     if (resumeCursors?.has(id) === true) return continueOperation(op, resumeCursors);
   };
 
@@ -236,6 +240,7 @@ export function openGraphqlWsSession(
       );
       return;
     }
+    ctx.count('subscriptions_resubscribed');
     if (op.resume === undefined) {
       ctx.count('possible_gaps');
       log.warn(
@@ -244,6 +249,7 @@ export function openGraphqlWsSession(
       );
       return;
     }
+    if (cursor === undefined) return; // it had received nothing: it starts where asked
     let resumed;
     try {
       resumed = applyCursor(op.payload, op.resume.argument, cursor);
@@ -594,9 +600,12 @@ export function openGraphqlWsSession(
     snapshot(): GraphqlWsSnapshot {
       const points: Record<string, ResumePoint> = Object.fromEntries(resumeCursors ?? []);
       for (const op of operations.values()) {
-        if (op.cursor === undefined || op.cancelled) continue;
+        if (op.kind !== 'subscription' || op.cancelled) continue;
         op.fingerprint ??= operationFingerprint(op.payload);
-        points[op.id] = { cursor: op.cursor, operation: op.fingerprint };
+        points[op.id] =
+          op.cursor === undefined
+            ? { operation: op.fingerprint }
+            : { cursor: op.cursor, operation: op.fingerprint };
       }
       return { operations: points };
     },

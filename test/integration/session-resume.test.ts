@@ -182,3 +182,39 @@ test('a stored cursor is not applied to another operation that reuses the id', a
   });
   assert.deepEqual(second.seqs(), [1, 2, 3], 'started as asked, from after: 0');
 });
+
+test('resuming a subscription without a resume setting reports the possible gap', async (t) => {
+  const gql = await startGraphqlTarget(t);
+  const gateway = await startGateway(
+    t,
+    gql.target.url,
+    { resume: { argument: 'after', cursor: 'seq', operations: { Plain: false } } },
+    { sessionWriteInterval: 10 },
+  );
+  const plain = 'subscription Plain { ticks(until: 100000) { seq } }';
+  const first = await rawClient(t, gateway.url);
+  first.send({ type: 'connection_init', payload: { user: 'dave' } });
+  const token = tokenOf(await first.ack());
+  first.send({ id: 'p1', type: 'subscribe', payload: { query: plain } });
+  await first.events(10);
+  first.ws.close(1000);
+  await first.closeCode();
+  await waitFor(() => gateway.sessionCount === 0, { timeout: 15_000, message: 'session ended' });
+
+  const gaps = async (): Promise<number> => {
+    const metric = await gateway.metrics.getSingleMetric('subgate_hook_events_total')!.get();
+    return (
+      metric.values.find(
+        (v) => v.labels['hook'] === 'graphql-ws' && v.labels['event'] === 'possible_gaps',
+      )?.value ?? 0
+    );
+  };
+  assert.equal(await gaps(), 0);
+  const second = await rawClient(t, gateway.url);
+  second.send({ type: 'connection_init', payload: { user: 'dave', [SUBGATE_KEY]: { token } } });
+  await second.ack();
+  second.send({ id: 'p1', type: 'subscribe', payload: { query: plain } });
+  await second.events(1);
+  assert.equal(await gaps(), 1, 'the re-issued subscription may have missed events: counted');
+  assert.equal(second.seqs()[0], 1, 'it was re-issued as sent (the target starts it afresh)');
+});
