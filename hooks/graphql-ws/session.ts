@@ -531,7 +531,7 @@ export function openGraphqlWsSession(
           }
           op.cursor = cursor;
           persistence?.changed();
-          return stampCursors ? nextWithCursor(message, cursor) : undefined;
+          return stampCursors ? nextWithCursor(data.toString('utf8'), message, cursor) : undefined;
         }
         case 'error':
         case 'complete': {
