@@ -1,12 +1,14 @@
 /**
  * Benchmark clients, forked by the orchestrator (one process per measurement) and driven over
  * IPC with requests: `start` (open the connections of a task; replies once they are set up),
- * then `mark` (a counter and a time stamp), `grow`, `status` or `result`, and `stop`.
+ * then `mark` (a counter and a time stamp, and the first `connection_ack` and stream message
+ * seen), `grow`, `status` or `result`, and `stop`.
  *
  * Protocols: `raw` talks to `target-raw` (the mode goes in the query string); `graphql` talks
  * `graphql-transport-ws` to `target-graphql` — the `graphql-ws` library's `createClient` for
  * subscriptions, and hand-written frames (`connection_init`, `ping`, `pong`) where the library
- * offers no handle (echo latency, client→server stream, idle sessions).
+ * offers no handle (echo latency, client→server stream, idle sessions, the session-store
+ * streams and idle sessions with subscriptions).
  *
  * @module
  */
@@ -56,14 +58,19 @@ const sockets = new Set<WebSocket>();
 const graphqlClients = new Set<Client>();
 let received = 0;
 
+/** The first `connection_ack` a graphql connection got, as text (to check a path's set-up). */
+let firstAck: string | undefined;
+
 /**
  * Opens one connection and resolves once it is set up: the target's first message (raw), or
- * `connection_ack` (graphql). `onMessage` then sees every later message.
+ * `connection_ack` (graphql). `onMessage` then sees every later message. `initPayload`: the
+ * payload of the graphql `connection_init` (none by default).
  */
 function open(
   url: string,
   protocol: Protocol,
   onMessage?: (data: Buffer) => void,
+  initPayload?: Record<string, unknown>,
 ): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws =
@@ -80,14 +87,22 @@ function open(
       if (!ready) reject(new Error('closed before set-up'));
     });
     if (protocol === 'graphql') {
-      ws.on('open', () => ws.send('{"type":"connection_init"}'));
+      const init =
+        initPayload === undefined
+          ? '{"type":"connection_init"}'
+          : JSON.stringify({ type: 'connection_init', payload: initPayload });
+      ws.on('open', () => ws.send(init));
     }
     ws.on('message', (data: Buffer) => {
       if (ready) {
         onMessage?.(data);
         return;
       }
-      if (protocol === 'graphql' && !data.toString().includes('"connection_ack"')) return;
+      if (protocol === 'graphql') {
+        const text = data.toString();
+        if (!text.includes('"connection_ack"')) return;
+        firstAck ??= text;
+      }
       ready = true;
       resolve(ws);
     });
@@ -126,17 +141,27 @@ function pump(ws: WebSocket, frame: string): void {
   loop();
 }
 
+/** The first message of a stream after set-up, as text (to check a path's set-up). */
+let firstFrame: string | undefined;
+
 /**
  * Server→client stream: counts messages on `connections` connections. `fast` (graphql only):
  * the target's hand-written endpoint, subscribed with a hand-written `subscribe` frame, and
- * frames counted unparsed — so the client is not the bottleneck.
+ * frames counted unparsed — so the client is not the bottleneck. `initPayload` (fast graphql
+ * only): the `connection_init` payload, e.g. `{ subgate: { cursors: {} } }` to ask subgate for
+ * a cursor on every event, as `subgate/client` does.
  */
 async function startStream(
   url: string,
   protocol: Protocol,
   connections: number,
   fast: boolean,
+  initPayload?: Record<string, unknown>,
 ): Promise<void> {
+  const count = (data: Buffer): void => {
+    received++;
+    if (firstFrame === undefined) firstFrame = data.toString();
+  };
   // Every connection is set up before any streams: a proxy busy streaming to the first ones
   // would otherwise slow down the set-up of the others.
   if (protocol === 'graphql' && fast) {
@@ -146,13 +171,13 @@ async function startStream(
       type: 'subscribe',
       payload: { query: 'subscription { ticks { boot seq pad } }' },
     });
-    await openMany(connections, 50, () => open(target, 'graphql', () => received++));
+    await openMany(connections, 50, () => open(target, 'graphql', count, initPayload));
     for (const ws of sockets) ws.send(subscribe);
     return;
   }
   if (protocol === 'raw') {
     const target = withQuery(url, { mode: 'stream' });
-    await openMany(connections, 50, () => open(target, 'raw', () => received++));
+    await openMany(connections, 50, () => open(target, 'raw', count));
     for (const ws of sockets) ws.send('go');
     return;
   }
@@ -305,6 +330,43 @@ async function growIdle(
   return { open: sockets.size, opened: Math.max(0, missing), elapsedMs };
 }
 
+/**
+ * Opens graphql sessions until `count` are open, each with `subscriptions` subscriptions to
+ * ticks every `interval` ms (the first at once); a session counts once every subscription has
+ * had its first event. With a long interval they are then idle.
+ */
+async function growSessions(
+  url: string,
+  count: number,
+  concurrency: number,
+  subscriptions: number,
+  interval: number,
+): Promise<Record<string, unknown>> {
+  const query = `subscription { ticks(interval: ${interval}) { boot seq pad } }`;
+  const openSession = async (): Promise<void> => {
+    const waiting = new Set(Array.from({ length: subscriptions }, (_, i) => String(i + 1)));
+    let settle: (error?: Error) => void = () => {};
+    const firstEvents = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    const ws = await open(url, 'graphql', (data) => {
+      if (waiting.size === 0) return;
+      const message = JSON.parse(data.toString()) as { id?: string; type?: string };
+      if (message.type === 'next' && message.id !== undefined) waiting.delete(message.id);
+      else if (message.type === 'error') settle(new Error(`subscription error: ${String(data)}`));
+      if (waiting.size === 0) settle();
+    });
+    ws.once('close', () => settle(new Error('closed before the first events')));
+    for (const id of waiting) {
+      ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query } }));
+    }
+    await firstEvents;
+  };
+  const missing = count - sockets.size;
+  const elapsedMs = missing > 0 ? await openMany(missing, concurrency, openSession) : 0;
+  return { open: sockets.size, opened: Math.max(0, missing), elapsedMs };
+}
+
 /** One subscription to slow ticks; reports the first event of every new target process. */
 async function startTicks(url: string, protocol: Protocol, intervalMs: number): Promise<void> {
   let boot = 0;
@@ -380,7 +442,13 @@ serveRequests(async (op, args) => {
       const protocol = args['protocol'] as Protocol;
       switch (args['kind']) {
         case 'stream':
-          await startStream(url, protocol, Number(args['connections']), args['fast'] === true);
+          await startStream(
+            url,
+            protocol,
+            Number(args['connections']),
+            args['fast'] === true,
+            args['initPayload'] as Record<string, unknown> | undefined,
+          );
           return { at: nowMs() };
         case 'upload':
           await startUpload(url, protocol);
@@ -393,12 +461,25 @@ serveRequests(async (op, args) => {
         case 'ticks':
           await startTicks(url, protocol, Number(args['interval'] ?? 10));
           return { at: nowMs() };
+        case 'sessions':
+          return growSessions(
+            url,
+            Number(args['count']),
+            Number(args['concurrency'] ?? 50),
+            Number(args['subscriptions'] ?? 2),
+            Number(args['interval'] ?? 3_600_000),
+          );
         default:
           throw new Error(`unknown task ${String(args['kind'])}`);
       }
     }
     case 'mark':
-      return { count: received, at: nowMs() };
+      return {
+        count: received,
+        at: nowMs(),
+        ...(firstAck === undefined ? {} : { firstAck }),
+        ...(firstFrame === undefined ? {} : { firstFrame }),
+      };
     case 'grow':
       return growIdle(
         String(task['url']),

@@ -3,8 +3,11 @@
  * `node --cpu-prof`, then summarises the profile by self time (per function and per module) and
  * by inclusive time (per function), into `bench/results/profile-<hook>-<workload>.md`.
  *
- * `node dist/bench/profile.js [--hook ping-replay|graphql-ws] [--workload stream1|stream100|fast1|fast100|upload|setup]
- *   [--seconds 5] [--subgate-cli PATH] [--out DIR]`
+ * `node dist/bench/profile.js [--hook ping-replay|graphql-ws|graphql-ws-off|graphql-ws-cursors|graphql-ws-redis|graphql-ws-redis-cursors]
+ *   [--workload stream1|stream100|fast1|fast100|upload|setup] [--seconds 5] [--subgate-cli PATH] [--out DIR]`
+ *
+ * `--hook` is a subgate path of the benchmark (`bench/lib/paths.ts`); the Redis paths get a
+ * private `redis-server`, and the `-cursors` paths a client that asks for a cursor on every event.
  *
  * @module
  */
@@ -20,9 +23,11 @@ import {
   SUBGATE_CLI,
   TARGET_GRAPHQL,
   TARGET_RAW,
+  needsRedis,
   startProxy,
 } from './lib/paths.js';
 import { forkIpc, killAll } from './lib/proc.js';
+import { startBenchRedis, type BenchRedis } from './lib/redis.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -140,12 +145,16 @@ async function main(): Promise<void> {
   const hook = flags.hook ?? 'ping-replay';
   const workload = flags.workload ?? 'stream1';
   const path = PATHS.find((p) => p.id === hook);
-  if (path === undefined || path.kind !== 'subgate')
-    throw new Error(`--hook ${hook}: ping-replay or graphql-ws`);
+  if (path === undefined || path.kind !== 'subgate') {
+    const ids = PATHS.filter((p) => p.kind === 'subgate').map((p) => p.id);
+    throw new Error(`--hook ${hook}: one of ${ids.join(', ')}`);
+  }
   const cli = flags['subgate-cli'] ? resolve(flags['subgate-cli']) : SUBGATE_CLI;
   const profileDir = mkdtempSync(join(tmpdir(), 'subgate-prof-'));
   const outDir = resolve(flags.out ?? join(DIST, '..', 'bench', 'results'));
+  let redis: BenchRedis | undefined;
   try {
+    redis = needsRedis(path) ? await startBenchRedis() : undefined;
     const target = await forkIpc('target', path.family === 'raw' ? TARGET_RAW : TARGET_GRAPHQL);
     const proxy = await startProxy(
       path,
@@ -153,6 +162,7 @@ async function main(): Promise<void> {
       { pingInterval: 1000, pongTimeout: 500, retryInitialDelay: 100, logLevel: 'warn' },
       cli,
       ['--cpu-prof', '--cpu-prof-dir', profileDir],
+      redis?.url,
     );
     const client = await forkIpc('client', CLIENT, { waitListening: false });
     const connections = workload.endsWith('100') ? 100 : workload === 'setup' ? 2000 : 1;
@@ -180,6 +190,7 @@ async function main(): Promise<void> {
         protocol: path.family,
         connections,
         fast: workload.startsWith('fast'),
+        ...(path.clientCursors === true ? { initPayload: { subgate: { cursors: {} } } } : {}),
       });
       m0 = await client.request('mark');
       await sleep(Number(flags.seconds) * 1000);
@@ -199,7 +210,7 @@ async function main(): Promise<void> {
     const report = [
       `## subgate ${hook}, workload ${workload} (${connections} connection${connections > 1 ? 's' : ''})${workload === 'setup' ? '' : `, ${flags.seconds} s`}`,
       '',
-      `Profiled with \`node --cpu-prof ${cli.replace(/.*\/dist\//, 'dist/')}\` (${rate}).`,
+      `Profiled with \`node --cpu-prof ${cli.startsWith(`${DIST}/`) ? `dist/${cli.slice(DIST.length + 1)}` : cli}\` (${rate}).`,
       '',
       summarise(profile),
     ].join('\n');
@@ -208,6 +219,7 @@ async function main(): Promise<void> {
     writeFileSync(out, report);
     process.stdout.write(`${report}\nwrote ${out}\n`);
   } finally {
+    await redis?.stop();
     rmSync(profileDir, { recursive: true, force: true });
   }
 }

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DIST } from './paths.js';
 
 /** What the report prints about the run's environment. */
@@ -30,9 +30,9 @@ function versionOf(name: string): string {
   }
 }
 
-function commit(): string {
+/** The commit of the checkout at `root`, and whether its src/ or hooks/ have changes. */
+function commit(root: string): string {
   try {
-    const root = join(DIST, '..');
     const head = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])
       .toString()
       .trim();
@@ -45,7 +45,10 @@ function commit(): string {
   }
 }
 
-/** Collects the environment; `cli` is the subgate CLI the run used. */
+/**
+ * Collects the environment; `cli` is the subgate CLI the run used (`<checkout>/dist/src/cli.js`:
+ * the commit reported is that checkout's).
+ */
 export function environment(cli: string): Environment {
   const pkg = JSON.parse(readFileSync(join(DIST, '..', 'package.json'), 'utf8')) as {
     version: string;
@@ -64,7 +67,7 @@ export function environment(cli: string): Environment {
       fastify: versionOf('fastify'),
       '@fastify/http-proxy': versionOf('@fastify/http-proxy'),
     },
-    commit: commit(),
+    commit: commit(join(dirname(cli), '..', '..')),
     subgateCli: cli,
   };
 }

@@ -12,6 +12,9 @@ import { spawnListening, type Proc } from './proc.js';
 /** Workload family: plain WebSocket messages, or graphql-transport-ws frames. */
 export type Family = 'raw' | 'graphql';
 
+/** Where a subgate path keeps its sessions (the gateway's `sessionStore`). */
+export type SessionStoreKind = 'off' | 'memory' | 'redis';
+
 /** One way from the clients to a target. */
 export interface PathDef {
   readonly id: string;
@@ -22,6 +25,17 @@ export interface PathDef {
   readonly variantOf?: string;
   /** subgate CLI script of this path, when not the run's. */
   readonly cli?: string;
+  /**
+   * The session store the proxy is configured with (`sessionStore` in its config file; `redis`
+   * is the run's private redis-server). Absent: the CLI's default (`memory`), nothing written to
+   * the config — the paths every scenario runs on.
+   */
+  readonly sessionStore?: SessionStoreKind;
+  /**
+   * The client asks for a cursor on every event, as `subgate/client` does: its
+   * `connection_init` payload carries `{ subgate: { cursors: {} } }`.
+   */
+  readonly clientCursors?: boolean;
 }
 
 export const PATHS: readonly PathDef[] = [
@@ -36,7 +50,50 @@ export const PATHS: readonly PathDef[] = [
     family: 'graphql',
     kind: 'fastify',
   },
+  // The cost of the session store (issue 8): the graphql-ws path above runs with the default
+  // store (`memory`); these run the full-speed streams only.
+  {
+    id: 'graphql-ws-off',
+    label: 'subgate graphql-ws, store off',
+    family: 'graphql',
+    kind: 'subgate',
+    sessionStore: 'off',
+  },
+  {
+    id: 'graphql-ws-cursors',
+    label: 'subgate graphql-ws, cursors stamped',
+    family: 'graphql',
+    kind: 'subgate',
+    sessionStore: 'memory',
+    clientCursors: true,
+  },
+  {
+    id: 'graphql-ws-redis',
+    label: 'subgate graphql-ws, Redis',
+    family: 'graphql',
+    kind: 'subgate',
+    sessionStore: 'redis',
+  },
+  {
+    id: 'graphql-ws-redis-cursors',
+    label: 'subgate graphql-ws, Redis + cursors',
+    family: 'graphql',
+    kind: 'subgate',
+    sessionStore: 'redis',
+    clientCursors: true,
+  },
 ];
+
+/** Whether a path needs the run's private Redis. */
+export function needsRedis(path: PathDef): boolean {
+  return path.sessionStore === 'redis';
+}
+
+/**
+ * `sessionSecret` of every subgate the benchmark starts with a session store (required for
+ * Redis, ≥ 32 characters). A benchmark's fixed key: nothing it binds outlives the run.
+ */
+export const BENCH_SESSION_SECRET = 'subgate-bench-session-secret-0123456789';
 
 /** Heartbeat and retry settings, the same for every proxy. */
 export interface ProxySettings {
@@ -67,6 +124,7 @@ process.on('exit', () => rmSync(configDir, { recursive: true, force: true }));
  *
  * @param cli subgate's CLI script (a patched copy for experiments)
  * @param execArgv node flags, e.g. `--cpu-prof`
+ * @param redisUrl the Redis of paths with `sessionStore: 'redis'`
  */
 export async function startProxy(
   path: PathDef,
@@ -74,6 +132,7 @@ export async function startProxy(
   settings: ProxySettings,
   cli: string = SUBGATE_CLI,
   execArgv: readonly string[] = [],
+  redisUrl?: string,
 ): Promise<Proc & { url: string }> {
   cli = path.cli ?? cli;
   if (path.kind === 'fastify') {
@@ -105,7 +164,15 @@ export async function startProxy(
         ]
       : ['ping-replay'];
   const config = join(configDir, `${path.id.replace(/\W/g, '_')}.json`);
-  writeFileSync(config, JSON.stringify({ hooks }));
+  const sessions: Record<string, string> = {};
+  if (path.sessionStore === 'redis') {
+    if (redisUrl === undefined) throw new Error(`${path.id} needs a Redis`);
+    sessions['sessionStore'] = redisUrl;
+    sessions['sessionSecret'] = BENCH_SESSION_SECRET;
+  } else if (path.sessionStore !== undefined) {
+    sessions['sessionStore'] = path.sessionStore;
+  }
+  writeFileSync(config, JSON.stringify({ hooks, ...sessions }));
   return spawnListening(
     path.id,
     cli,

@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Environment } from './environment.js';
-import type { Family, ProxySettings } from './paths.js';
+import { DIST, type Family, type ProxySettings } from './paths.js';
 import { median } from './shared.js';
 
 /** One measurement. */
@@ -40,6 +40,11 @@ export interface Results {
   }[];
   /** subgate CLI of the `+` paths (a patched build), when the run compared one. */
   readonly comparedCli?: string;
+  /** How the run was started (`node dist/bench/run.js …`). */
+  readonly command?: string;
+  /** The private Redis of the session-store paths, or why they were skipped. */
+  readonly redis?:
+    { readonly skipped: string } | { readonly binary: string; readonly version: string };
   readonly samples: readonly Sample[];
   /** Measurements that failed (their figures are missing from the tables). */
   readonly failures: readonly { path: string; scenario: string; rep: number; error: string }[];
@@ -98,13 +103,19 @@ function valuesOf(results: Results, path: string, metric: string): number[] {
   return results.samples.filter((s) => s.path === path && s.metric === metric).map((s) => s.value);
 }
 
-function familyTable(results: Results, family: Family): string {
+/**
+ * A family's table, or `undefined` when none of its metrics was measured or neither direct nor
+ * fastify ran.
+ */
+function familyTable(results: Results, family: Family): string | undefined {
   const ids = {
     direct: family === 'raw' ? 'direct' : 'gql-direct',
     subgate: family === 'raw' ? 'ping-replay' : 'graphql-ws',
     fastify: family === 'raw' ? 'fastify' : 'gql-fastify',
   };
   const present = (id: string): boolean => results.paths.some((p) => p.id === id);
+  // Nothing to compare subgate with (e.g. a run of the session-store paths only).
+  if (!present(ids.direct) && !present(ids.fastify)) return undefined;
   const lines = [
     '| Metric | direct | subgate | subgate ÷ direct | subgate ÷ fastify | fastify wsReconnect | fastify ÷ direct |',
     '| :-- | --: | --: | --: | --: | --: | --: |',
@@ -118,7 +129,146 @@ function familyTable(results: Results, family: Family): string {
       `| ${metric.label} | ${metric.format(d)} | **${metric.format(s)}** | ${ratio(s, d)} | ${ratio(s, f)} | ${metric.format(f)} | ${ratio(f, d)} |`,
     );
   }
-  return lines.join('\n');
+  return lines.length > 2 ? lines.join('\n') : undefined;
+}
+
+/** The session-store paths, in table order; the first is the baseline. */
+const SESSION_PATHS: readonly { id: string; store: string; cursors: boolean }[] = [
+  { id: 'graphql-ws-off', store: '`off`', cursors: false },
+  { id: 'graphql-ws', store: '`memory` (default)', cursors: false },
+  { id: 'graphql-ws-cursors', store: '`memory`', cursors: true },
+  { id: 'graphql-ws-redis', store: 'Redis', cursors: false },
+  { id: 'graphql-ws-redis-cursors', store: 'Redis', cursors: true },
+];
+
+/** An extra field of a sample as a number; `null` (a NaN, once in JSON) and absent are NaN. */
+const num = (value: unknown): number => (typeof value === 'number' ? value : NaN);
+
+/** A number with two significant digits, for small per-event figures. */
+const small = (v: number): string =>
+  !Number.isFinite(v) ? '—' : v === 0 ? '0' : v >= 100 ? v.toFixed(0) : v.toPrecision(2);
+
+/** `a ÷ b` of the same repetition, over every repetition with both: `min–max`. */
+function pairedRange(results: Results, a: string, b: string, metric: string): string {
+  const ratios: number[] = [];
+  for (const sa of results.samples) {
+    if (sa.path !== a || sa.metric !== metric) continue;
+    const sb = results.samples.find((x) => x.path === b && x.metric === metric && x.rep === sa.rep);
+    if (sb !== undefined && Number.isFinite(sa.value / sb.value)) ratios.push(sa.value / sb.value);
+  }
+  if (ratios.length < 2) return '';
+  return ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+}
+
+/** The cost of the session store per event, and Redis memory per session; `undefined` without data. */
+function sessionsSection(results: Results): string | undefined {
+  const rows = SESSION_PATHS.filter((p) => results.paths.some((x) => x.id === p.id));
+  const memory = valuesOf(results, 'graphql-ws-redis', 'sessions.redisBytes');
+  const skipped =
+    results.redis !== undefined && 'skipped' in results.redis ? results.redis.skipped : undefined;
+  if (rows.length < 2 && memory.length === 0 && skipped === undefined) return undefined;
+  const base = 'graphql-ws-off';
+  const v = (id: string, metric: string): number => valueOf(results, id, metric);
+  const vs = (id: string, metric: string, format: (x: number) => string): string => {
+    const value = v(id, metric);
+    if (id === base) return `**${format(value)}**`;
+    return `**${format(value)}** | ${ratio(value, v(base, metric))}${pairedRange(results, id, base, metric)}`;
+  };
+  const out: string[] = [];
+  if (skipped !== undefined) out.push(`**Redis skipped:** ${skipped}.`, '');
+  if (rows.length >= 2) {
+    out.push(
+      'Full-speed graphql-ws target (`fast1`, `fast100`), 100-byte `next` frames, subgate with each session store; "cursors stamped": the client sends `{ subgate: { cursors: {} } }` in its `connection_init` payload, as `subgate/client` does, and subgate sends every event as a new frame with `extensions.subgate.cursor` stamped in. Ratios are ÷ `sessionStore: off` (median ÷ median; in brackets the range of the same ratio within each repetition).',
+      '',
+      '| Path | store | cursors stamped | msgs/s, 1 conn | ÷ off | msgs/s, 100 conns | ÷ off | proxy CPU µs/msg, 1 conn | ÷ off | proxy CPU µs/msg, 100 conns | ÷ off |',
+      '| :-- | :-- | :-: | --: | --: | --: | --: | --: | --: | --: | --: |',
+    );
+    for (const row of rows) {
+      const cells = [
+        vs(row.id, 'fast1.rate', rate),
+        vs(row.id, 'fast100.rate', rate),
+        vs(row.id, 'fast1.cpu', us),
+        vs(row.id, 'fast100.cpu', us),
+      ].map((cell) => (row.id === base ? `${cell} | 1.00×` : cell));
+      out.push(
+        `| \`${row.id}\` | ${row.store} | ${row.cursors ? 'yes' : 'no'} | ${cells.join(' | ')} |`,
+      );
+    }
+    const redisRows = rows.filter((row) => row.store === 'Redis');
+    if (redisRows.length > 0) {
+      const idle = median(
+        results.samples.filter((x) => x.metric === 'redis.idleCpu').map((x) => x.value),
+      );
+      out.push(
+        '',
+        `Redis, over the same windows: session writes (script calls) per second; commands per event delivered (\`INFO commandstats\` calls — the \`HGET\`/\`HSET\`/\`PEXPIRE\` run inside each \`EVALSHA\` included, \`INFO\` itself excluded); Redis CPU (\`INFO cpu\` \`used_cpu_user + used_cpu_sys\`) per event, all of it and above its idle rate (${Number.isFinite(idle) ? `${idle.toFixed(0)} µs/s` : '—'} with no traffic, median; cron, connections and these \`INFO\` reads); Redis's own time per write (\`usec\` of \`EVALSHA\`, its commands included) and its CPU above idle per write.`,
+        '',
+        '| Path | conns | session writes/s | Redis commands / event | Redis CPU µs / event | above idle | EVALSHA µs / write | Redis CPU above idle µs / write |',
+        '| :-- | --: | --: | --: | --: | --: | --: | --: |',
+      );
+      for (const row of redisRows) {
+        for (const conns of [1, 100]) {
+          const metric = `fast${conns}`;
+          const extra = (key: string): number =>
+            median(
+              results.samples
+                .filter((x) => x.path === row.id && x.metric === `${metric}.redisCpu`)
+                .map((x) => num(x[key])),
+            );
+          out.push(
+            `| \`${row.id}\` | ${conns} | ${small(v(row.id, `${metric}.redisWrites`))} | **${small(v(row.id, `${metric}.redisCalls`))}** | **${small(v(row.id, `${metric}.redisCpu`))}** | ${small(extra('aboveIdlePerEvent'))} | ${small(extra('scriptMicrosPerWrite'))} | ${small(extra('aboveIdlePerWrite'))} |`,
+          );
+        }
+      }
+      const commands = new Map<string, number[]>();
+      for (const sample of results.samples) {
+        if (sample.path !== 'graphql-ws-redis' || sample.metric !== 'fast100.redisCalls') continue;
+        const byCommand = sample['byCommand'] as Record<string, number> | undefined;
+        const events = Number(sample['events']);
+        for (const [command, n] of Object.entries(byCommand ?? {})) {
+          commands.set(command, [...(commands.get(command) ?? []), n / events]);
+        }
+      }
+      if (commands.size > 0) {
+        out.push(
+          '',
+          `Commands per event by name (\`graphql-ws-redis\`, 100 conns, median): ${[...commands]
+            .map(([command, list]) => `${command} ${small(median(list))}`)
+            .join(', ')}.`,
+        );
+      }
+    }
+  }
+  if (memory.length > 0) {
+    const sample = results.samples.find(
+      (x) => x.path === 'graphql-ws-redis' && x.metric === 'sessions.redisKeyBytes',
+    );
+    const first = results.samples.find(
+      (x) => x.path === 'graphql-ws-redis' && x.metric === 'sessions.redisBytes',
+    );
+    const extra = (key: string): number =>
+      median(
+        results.samples
+          .filter((x) => x.path === 'graphql-ws-redis' && x.metric === 'sessions.redisBytes')
+          .map((x) => num(x[key])),
+      );
+    const bytes = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(0)} B` : '—');
+    out.push(
+      '',
+      `Redis memory per idle session (\`session-memory\`): a fresh Redis and proxy, ${String(first?.['sessions'] ?? '?')} graphql-ws sessions, each with 2 subscriptions that have had one event (cursor: a small integer), all stored with both cursors (polled); \`used_memory\` after − before ÷ sessions, and \`MEMORY USAGE\` (\`SAMPLES 0\`) of one session key. Median of ${memory.length}.`,
+      '',
+      '| used_memory Δ / session | of which client buffers | used_memory_dataset Δ / session | MEMORY USAGE of one key | its fields (characters) |',
+      '| --: | --: | --: | --: | :-- |',
+      `| **${bytes(median(memory))}** | ${bytes(extra('clientsPerSession'))} | ${bytes(extra('datasetPerSession'))} | ${bytes(valueOf(results, 'graphql-ws-redis', 'sessions.redisKeyBytes'))} | ${Object.entries(
+        (sample?.['fields'] as Record<string, number> | undefined) ?? {},
+      )
+        .map(([f, n]) => `${f} ${n}`)
+        .join(
+          ', ',
+        )}${sample?.['state'] === undefined ? '' : `; state \`${String(sample['state'])}\``} |`,
+    );
+  }
+  return out.join('\n');
 }
 
 function spread(values: readonly number[], format: (v: number) => string): string {
@@ -130,13 +280,15 @@ function spread(values: readonly number[], format: (v: number) => string): strin
   return none > 0 ? `${text}; ${none} trial(s) without event` : text;
 }
 
-function recoveryTable(results: Results): string {
+/** The recovery table, or `undefined` when no recovery was measured. */
+function recoveryTable(results: Results): string | undefined {
   const { pingInterval, pongTimeout } = results.settings;
   const fastifyRestart = valueOf(results, 'fastify', 'recovery.restart');
   const lines = [
     '| Proxy | target restart → first event (median, min–max) | ÷ fastify | SIGSTOP → detection (median, min–max) |',
     '| :-- | --: | --: | --: |',
   ];
+  const header = lines.length;
   for (const id of [
     'ping-replay',
     'ping-replay+',
@@ -156,6 +308,7 @@ function recoveryTable(results: Results): string {
       `| ${path.label} | ${spread(restart, msText)} | ${restart.some(Number.isFinite) ? ratio(restartMedian, fastifyRestart) : '—'} | ${freeze.length ? spread(freeze, msText) : 'same as fastify wsReconnect'} |`,
     );
   }
+  if (lines.length === header) return undefined;
   lines.push(
     '',
     `Heartbeat for every proxy in this scenario: a ping every ${pingInterval} ms; subgate declares the target dead ${pongTimeout} ms after an unanswered ping (bound: ${pingInterval + pongTimeout + 50} ms = pingInterval + pongTimeout + 50); fastify terminates it at the first tick after an unanswered ping (between ${pingInterval} and ${2 * pingInterval} ms after SIGSTOP). fastify cannot resume a graphql-ws session: after a restart the new target connection never gets a \`connection_init\`, so no event arrives.`,
@@ -295,7 +448,7 @@ function variantTable(results: Results): string {
   return lines.join('\n');
 }
 
-function markdown(results: Results): string {
+function markdown(results: Results, name: string): string {
   const env = results.environment;
   const load = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
   const targetRows = (variant: string): string[] =>
@@ -304,43 +457,57 @@ function markdown(results: Results): string {
         `| ${t.met === undefined ? 'n/a' : t.met ? '**met**' : '**not met**'} | ${t.name} | ${t.detail} |`,
     );
   const rows = targetRows('');
+  const measuredTargets = targets(results, '').some((t) => t.met !== undefined);
   const compared = results.paths.some((p) => p.variantOf !== undefined);
+  const raw = familyTable(results, 'raw');
+  const graphql = familyTable(results, 'graphql');
+  const recovery = recoveryTable(results);
+  const sessions = sessionsSection(results);
+  const redis =
+    results.redis !== undefined && 'version' in results.redis
+      ? `; Redis ${results.redis.version} (\`${results.redis.binary}\`, private, no persistence)`
+      : '';
   return [
-    '# subgate benchmark — latest run',
+    `# subgate benchmark — ${name === 'latest' ? 'latest run' : name}`,
     '',
-    `Produced by \`npm run bench\` on ${results.startedAt} in ${(results.durationMs / 1000).toFixed(0)} s: ${results.plan.reps} repetitions, every path interleaved in each, medians reported.`,
+    `Produced by \`${results.command ?? 'npm run bench'}\` on ${results.startedAt} in ${(results.durationMs / 1000).toFixed(0)} s: ${results.plan.reps} repetitions, every path interleaved in each, medians reported.`,
     '',
     `- Machine: ${env.cpu}, ${env.cores} cores, ${env.memoryGiB} GiB, Linux ${env.kernel}; load average (1/5/15 min) ${load(results.loadBefore)} before, ${load(results.loadAfter)} after.`,
     `- Node ${env.node}; ${Object.entries(env.packages)
       .map(([n, v]) => `${n} ${v}`)
-      .join(', ')}.`,
-    `- subgate commit ${env.commit}; CLI \`${env.subgateCli.replace(/.*\/dist\//, 'dist/')}\`.`,
+      .join(', ')}${redis}.`,
+    `- subgate commit ${env.commit}; CLI \`${env.subgateCli.startsWith(`${DIST}/`) ? `dist/${env.subgateCli.slice(DIST.length + 1)}` : env.subgateCli}\`.`,
     `- Proxies: subgate \`--retry-initial-delay ${results.settings.retryInitialDelay} --log-level ${results.settings.logLevel}\` with \`--ping-interval ${results.perfSettings.pingInterval} --pong-timeout ${results.perfSettings.pongTimeout}\` (its defaults; recovery: \`${results.settings.pingInterval}\` / \`${results.settings.pongTimeout}\`), the graphql-ws hook's heartbeat the same; fastify \`wsReconnect: { pingInterval: ${results.perfSettings.pingInterval} (recovery: ${results.settings.pingInterval}), reconnectInterval: ${results.settings.retryInitialDelay}, reconnectOnClose: true }\`.`,
     '',
-    '## Plain WebSocket: subgate with `ping-replay`',
-    '',
-    'Target and clients use `ws`; 100-byte JSON messages.',
-    '',
-    familyTable(results, 'raw'),
-    '',
-    '## GraphQL: subgate with `graphql-ws` (resume on `after`/`seq`)',
-    '',
-    'Target: `graphql-ws` `useServer` with a `ticks` subscription (graphql-js executes every event), streamed to `graphql-ws` `createClient`; "full-speed target": the same protocol from a hand-written endpoint on the same port, counted unparsed by the client, so that the proxy is the bottleneck. Echo is graphql-transport-ws `ping`→`pong`, upload is `pong` frames, set-up ends at `connection_ack`. "direct" is a direct graphql-ws connection; fastify is measured on the streams only.',
-    '',
-    familyTable(results, 'graphql'),
-    '',
-    'Ratios are value ÷ value; for latency, CPU and memory lower is better. Direct memory is what the target (a plain `ws` server) holds per connection; direct has no proxy CPU.',
-    '',
-    '## Recovery',
-    '',
-    recoveryTable(results),
-    '',
-    '## Targets',
-    '',
-    '| Result | Target | Measured |',
-    '| :-- | :-- | :-- |',
-    ...rows,
-    '',
+    ...(raw === undefined
+      ? []
+      : [
+          '## Plain WebSocket: subgate with `ping-replay`',
+          '',
+          'Target and clients use `ws`; 100-byte JSON messages.',
+          '',
+          raw,
+          '',
+        ]),
+    ...(graphql === undefined
+      ? []
+      : [
+          '## GraphQL: subgate with `graphql-ws` (resume on `after`/`seq`)',
+          '',
+          'Target: `graphql-ws` `useServer` with a `ticks` subscription (graphql-js executes every event), streamed to `graphql-ws` `createClient`; "full-speed target": the same protocol from a hand-written endpoint on the same port, counted unparsed by the client, so that the proxy is the bottleneck. Echo is graphql-transport-ws `ping`→`pong`, upload is `pong` frames, set-up ends at `connection_ack`. "direct" is a direct graphql-ws connection; fastify is measured on the streams only. subgate runs with its default session store (`memory`).',
+          '',
+          graphql,
+          '',
+          'Ratios are value ÷ value; for latency, CPU and memory lower is better. Direct memory is what the target (a plain `ws` server) holds per connection; direct has no proxy CPU.',
+          '',
+        ]),
+    ...(sessions === undefined
+      ? []
+      : ['## Sessions: the cost of the session store', '', sessions, '']),
+    ...(recovery === undefined ? [] : ['## Recovery', '', recovery, '']),
+    ...(measuredTargets
+      ? ['## Targets', '', '| Result | Target | Measured |', '| :-- | :-- | :-- |', ...rows, '']
+      : []),
     ...(compared
       ? [
           '## Patched build, in the same run',
@@ -365,7 +532,7 @@ function markdown(results: Results): string {
           '',
         ]
       : []),
-    '![throughput and recovery per path](latest.svg)',
+    `![throughput and recovery per path](${name}.svg)`,
     '',
   ].join('\n');
 }
@@ -379,6 +546,10 @@ const COLORS: Readonly<Record<string, string>> = {
   'gql-fastify': '#f59e0b',
   'ping-replay+': '#93c5fd',
   'graphql-ws+': '#6ee7b7',
+  'graphql-ws-off': '#a7f3d0',
+  'graphql-ws-cursors': '#047857',
+  'graphql-ws-redis': '#dc2626',
+  'graphql-ws-redis-cursors': '#7f1d1d',
 };
 
 function escape(text: string): string {
@@ -434,7 +605,10 @@ function panel(
 function svg(results: Results): string {
   const paths = results.paths;
   const width = 1100;
-  const height = 440;
+  // Two rows of legend (four paths each) fit; more rows make the chart taller, not the panels.
+  const extraRows = Math.max(0, Math.ceil(paths.length / 4) - 2);
+  const height = 440 + extraRows * 18;
+  const panelHeight = 390;
   const throughput = [
     ['stream1.rate', 'server→client\n1 conn'],
     ['stream100.rate', 'server→client\n100 conns'],
@@ -467,7 +641,7 @@ function svg(results: Results): string {
   const legend = paths
     .map(
       (p, i) =>
-        `<rect x="${20 + (i % 4) * 260}" y="${height - 40 + Math.floor(i / 4) * 18}" width="12" height="12" fill="${COLORS[p.id] ?? '#000'}" /><text x="${36 + (i % 4) * 260}" y="${height - 30 + Math.floor(i / 4) * 18}">${escape(p.label)}</text>`,
+        `<rect x="${20 + (i % 4) * 260}" y="${panelHeight + 10 + Math.floor(i / 4) * 18}" width="12" height="12" fill="${COLORS[p.id] ?? '#000'}" /><text x="${36 + (i % 4) * 260}" y="${panelHeight + 20 + Math.floor(i / 4) * 18}">${escape(p.label)}</text>`,
     )
     .join('\n');
   return [
@@ -477,11 +651,11 @@ function svg(results: Results): string {
       20,
       10,
       740,
-      height - 50,
+      panelHeight,
       'Throughput, median of repetitions (messages/s, higher is better)',
       throughput,
     ),
-    panel(790, 10, 290, height - 50, 'Recovery (ms, lower is better)', recovery),
+    panel(790, 10, 290, panelHeight, 'Recovery (ms, lower is better)', recovery),
     legend,
     `<text x="${width - 10}" y="${height - 8}" text-anchor="end" font-size="10" fill="#555">${escape(`${results.environment.cpu}, ${results.environment.cores} cores, Node ${results.environment.node}, ${results.startedAt.slice(0, 10)}`)}</text>`,
     '</svg>',
@@ -490,21 +664,22 @@ function svg(results: Results): string {
 }
 
 /**
- * Writes `latest.json`, `latest.md` and `latest.svg` into `dir`; the first two formatted with the
- * repository's Prettier settings, so that `npm run lint` stays clean after a run.
+ * Writes `<name>.json`, `<name>.md` and `<name>.svg` (default `latest.*`) into `dir`; the first
+ * two formatted with the repository's Prettier settings, so that `npm run lint` stays clean after
+ * a run.
  */
-export async function writeReport(results: Results, dir: string): Promise<void> {
+export async function writeReport(results: Results, dir: string, name = 'latest'): Promise<void> {
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  const md = markdown(results);
+  const md = markdown(results, name);
   let format = async (text: string, _parser: string): Promise<string> => text;
   try {
     const prettier = await import('prettier');
-    const options = (await prettier.resolveConfig(join(dir, 'latest.md'))) ?? {};
+    const options = (await prettier.resolveConfig(join(dir, `${name}.md`))) ?? {};
     format = (text, parser) => prettier.format(text, { ...options, parser });
   } catch {
     // Prettier is a dev dependency; without it the files are written as generated.
   }
-  writeFileSync(join(dir, 'latest.json'), await format(json, 'json'));
-  writeFileSync(join(dir, 'latest.md'), await format(md, 'markdown'));
-  writeFileSync(join(dir, 'latest.svg'), svg(results));
+  writeFileSync(join(dir, `${name}.json`), await format(json, 'json'));
+  writeFileSync(join(dir, `${name}.md`), await format(md, 'markdown'));
+  writeFileSync(join(dir, `${name}.svg`), svg(results));
 }
