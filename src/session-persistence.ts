@@ -161,6 +161,7 @@ export function createPersistence(config: PersistenceConfig): Persistence {
     open(sessionLog, snapshot) {
       let entry: Entry | undefined;
       let claiming = false;
+      let closed = false;
       const changed = (): void => {
         if (entry !== undefined && entry.final === undefined && entries.has(entry))
           dirty.add(entry);
@@ -169,6 +170,17 @@ export function createPersistence(config: PersistenceConfig): Persistence {
         entry = { key, binding, epoch, snapshot, log: sessionLog, final: undefined };
         entries.add(entry);
         dirty.add(entry);
+        // The client left while its token was being checked: one last write, as on close.
+        if (closed) finalise(entry);
+      };
+      const finalise = (ended: Entry): void => {
+        try {
+          ended.final = JSON.stringify(snapshot());
+        } catch (error) {
+          sessionLog.error({ err: error }, 'session state is not serialisable; not written');
+          entries.delete(ended);
+          dirty.delete(ended);
+        }
       };
       let token: string | undefined;
       return {
@@ -224,16 +236,10 @@ export function createPersistence(config: PersistenceConfig): Persistence {
           };
         },
         close() {
+          closed = true;
           if (entry === undefined || !entries.has(entry)) return;
-          try {
-            entry.final = JSON.stringify(snapshot());
-          } catch (error) {
-            sessionLog.error({ err: error }, 'session state is not serialisable; not written');
-            entries.delete(entry);
-            dirty.delete(entry);
-            return;
-          }
-          dirty.add(entry);
+          finalise(entry);
+          if (entries.has(entry)) dirty.add(entry);
         },
       };
     },

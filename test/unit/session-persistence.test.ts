@@ -182,3 +182,24 @@ test('a store that reconnected (maybe empty) gets every live session again, idle
     'the live sessions, not the one whose client left',
   );
 });
+
+test('a client that leaves while its token is being checked is written once, then let go', async (t) => {
+  const { store, batches } = recordingStore();
+  const p = persistence(store, 10);
+  t.after(() => p.close());
+  const first = p.open(log, () => ({ hook: 'first' }));
+  const token = first.forHook('hook').issue('c');
+  first.close();
+  await p.flush();
+  const second = p.open(log, () => ({ hook: 'second' }));
+  const resuming = second.forHook('hook').resume(token, 'c');
+  second.close(); // before the store answered
+  assert.equal((await resuming).status, 'resumed');
+  await p.flush();
+  const count = batches.length;
+  assert.deepEqual(JSON.parse(batches.at(-1)![0]!.session.state), { hook: 'second' });
+  second.forHook('hook').changed();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await p.flush();
+  assert.equal(batches.length, count, 'not kept alive after its client left');
+});
