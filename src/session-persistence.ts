@@ -8,8 +8,9 @@
  * snapshot of each changed session and writes them all in one batch (one round trip to Redis),
  * so the cost per event is a flag, not a write. Every session is also re-written every third of
  * its TTL, so a live session never expires, whenever the store reconnected (it may have lost
- * everything), and once more when it closes; it expires `ttl` ms
- * after the last write (after its client left, or its gateway died).
+ * everything), and once more when it closes; it expires `ttl` ms after the last write (after its
+ * client left, or its gateway died). A last write that keeps failing is given up once the
+ * session would have expired anyway, so a long store outage does not pile up ended sessions.
  *
  * Tokens are 32 random bytes (base64url). The store sees only their SHA-256, and a keyed hash
  * (HMAC-SHA-256 with `secret`) of the credentials a token is bound to.
@@ -65,6 +66,8 @@ interface Entry {
   log: Logger;
   /** The state as of the client leaving, once it left. */
   final: string | undefined;
+  /** When the client left (`performance.now()`). */
+  closedAt: number;
 }
 
 const hash = (token: string): string => createHash('sha256').update(token).digest('base64url');
@@ -132,7 +135,11 @@ export function createPersistence(config: PersistenceConfig): Persistence {
     } catch (error) {
       setAvailable(false, error);
       metrics.storeWrite('failed', written.length, 0);
-      for (const entry of written) if (entries.has(entry)) dirty.add(entry);
+      const now = performance.now();
+      for (const entry of written) {
+        if (entry.final !== undefined && now - entry.closedAt > ttl) entries.delete(entry);
+        else if (entries.has(entry)) dirty.add(entry);
+      }
     }
   };
 
@@ -167,7 +174,7 @@ export function createPersistence(config: PersistenceConfig): Persistence {
           dirty.add(entry);
       };
       const adopt = (key: string, binding: string, epoch: number): void => {
-        entry = { key, binding, epoch, snapshot, log: sessionLog, final: undefined };
+        entry = { key, binding, epoch, snapshot, log: sessionLog, final: undefined, closedAt: 0 };
         entries.add(entry);
         dirty.add(entry);
         // The client left while its token was being checked: one last write, as on close.
@@ -176,6 +183,7 @@ export function createPersistence(config: PersistenceConfig): Persistence {
       const finalise = (ended: Entry): void => {
         try {
           ended.final = JSON.stringify(snapshot());
+          ended.closedAt = performance.now();
         } catch (error) {
           sessionLog.error({ err: error }, 'session state is not serialisable; not written');
           entries.delete(ended);

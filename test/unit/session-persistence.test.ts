@@ -203,3 +203,28 @@ test('a client that leaves while its token is being checked is written once, the
   await p.flush();
   assert.equal(batches.length, count, 'not kept alive after its client left');
 });
+
+test('a last write that keeps failing is given up once the session would have expired', async (t) => {
+  const { store, batches, control } = recordingStore();
+  const ttl = 1000;
+  const p = persistence(store, 10, ttl);
+  t.after(() => p.close());
+  control.failing = true;
+  const session = p.open(log, () => ({ hook: 'state' }));
+  session.forHook('hook').issue('c');
+  session.close();
+  await p.flush();
+  const given = performance.now() + ttl;
+  await waitFor(
+    async () => {
+      await p.flush();
+      return performance.now() > given;
+    },
+    { timeout: 5000, interval: 50, message: 'the TTL passed' },
+  );
+  await p.flush(); // the first failure after the TTL gives it up
+  control.failing = false;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  await p.flush();
+  assert.equal(batches.length, 0, 'an ended session past its TTL is not written late');
+});
