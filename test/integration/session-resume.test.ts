@@ -12,7 +12,7 @@ import {
   SESSION_UNKNOWN,
   SUBGATE_KEY,
 } from '../../src/client.js';
-import { createMemorySessionStore } from '../../src/index.js';
+import { createMemorySessionStore, type SessionStore } from '../../src/index.js';
 import { checkSequence, formatReport } from '../helpers/sequence-checker.js';
 import { waitFor } from '../helpers/wait.js';
 import { startGateway, startGraphqlTarget } from '../fixtures/graphql-harness.js';
@@ -113,7 +113,22 @@ test('a plain client passing its token by hand resumes from the stored cursor', 
 
 test('token misuse is refused: forged 4410, expired 4410, other credentials 4403', async (t) => {
   let clock = 1_000_000;
-  const store = createMemorySessionStore({ now: () => clock });
+  const memory = createMemorySessionStore({ now: () => clock });
+  // The gateway writes a session's last state shortly after its client left; the test's clock
+  // may only move on once that write is in (else it would be stamped with the advanced clock).
+  let lastSave = performance.now();
+  const store: SessionStore = {
+    ...memory,
+    save(writes) {
+      lastSave = performance.now();
+      return memory.save(writes);
+    },
+  };
+  const writesSettled = (): Promise<void> =>
+    waitFor(() => performance.now() - lastSave > 300, {
+      timeout: DEADLINE,
+      message: 'no session write for 300 ms (30 write intervals)',
+    });
   const gql = await startGraphqlTarget(t);
   const ttl = 60_000;
   const gateway = await startGateway(t, gql.target.url, undefined, {
@@ -147,7 +162,7 @@ test('token misuse is refused: forged 4410, expired 4410, other credentials 4403
   back.ws.close(1000);
   await back.closeCode();
   await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
-
+  await writesSettled();
   clock += ttl + 1;
   const late = await present({ user: 'alice', password: 'a', [SUBGATE_KEY]: { token } });
   assert.equal((await late.closeCode()).code, SESSION_UNKNOWN, 'expired after sessionTtl');
