@@ -22,6 +22,28 @@ const DEADLINE = 15_000;
 const TICKS =
   'subscription Ticks($after: Int, $until: Int) { ticks(after: $after, until: $until) { seq } }';
 
+/**
+ * An in-memory store that tells when the gateway's writes have settled: a session's last state is
+ * written shortly after its client left, and a test must not look before that write is in.
+ */
+function observedStore(now?: () => number) {
+  const memory = createMemorySessionStore(now === undefined ? {} : { now });
+  let lastSave = performance.now();
+  const store: SessionStore = {
+    ...memory,
+    save(writes) {
+      lastSave = performance.now();
+      return memory.save(writes);
+    },
+  };
+  const settled = (): Promise<void> =>
+    waitFor(() => performance.now() - lastSave > 300, {
+      timeout: DEADLINE,
+      message: 'no session write for 300 ms (30 write intervals)',
+    });
+  return { store, settled };
+}
+
 test('a client that lost its connection resumes from its token: every event exactly once', async (t) => {
   const gql = await startGraphqlTarget(t);
   const gateway = await startGateway(t, gql.target.url);
@@ -76,7 +98,11 @@ test('a client that lost its connection resumes from its token: every event exac
 
 test('a plain client passing its token by hand resumes from the stored cursor', async (t) => {
   const gql = await startGraphqlTarget(t);
-  const gateway = await startGateway(t, gql.target.url, undefined, { sessionWriteInterval: 10 });
+  const { store, settled } = observedStore();
+  const gateway = await startGateway(t, gql.target.url, undefined, {
+    sessionStore: store,
+    sessionWriteInterval: 10,
+  });
   const first = await rawClient(t, gateway.url);
   first.send({ type: 'connection_init', payload: { user: 'bob' } });
   const token = tokenOf(await first.ack());
@@ -94,6 +120,9 @@ test('a plain client passing its token by hand resumes from the stored cursor', 
     false,
     'a client that did not ask for cursors gets its events unchanged',
   );
+  // A client without the helper resumes from the store: exact once the last write is in.
+  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+  await settled();
 
   const second = await rawClient(t, gateway.url);
   second.send({ type: 'connection_init', payload: { user: 'bob', [SUBGATE_KEY]: { token } } });
@@ -113,22 +142,8 @@ test('a plain client passing its token by hand resumes from the stored cursor', 
 
 test('token misuse is refused: forged 4410, expired 4410, other credentials 4403', async (t) => {
   let clock = 1_000_000;
-  const memory = createMemorySessionStore({ now: () => clock });
-  // The gateway writes a session's last state shortly after its client left; the test's clock
-  // may only move on once that write is in (else it would be stamped with the advanced clock).
-  let lastSave = performance.now();
-  const store: SessionStore = {
-    ...memory,
-    save(writes) {
-      lastSave = performance.now();
-      return memory.save(writes);
-    },
-  };
-  const writesSettled = (): Promise<void> =>
-    waitFor(() => performance.now() - lastSave > 300, {
-      timeout: DEADLINE,
-      message: 'no session write for 300 ms (30 write intervals)',
-    });
+  // The clock may only move on once the last write is in (else it is stamped with the new time).
+  const { store, settled: writesSettled } = observedStore(() => clock);
   const gql = await startGraphqlTarget(t);
   const ttl = 60_000;
   const gateway = await startGateway(t, gql.target.url, undefined, {
