@@ -151,6 +151,17 @@ const shared = (
   ...more,
 });
 
+/** A private Redis, a client to inspect it, the GraphQL target, and two gateways sharing Redis. */
+async function deployment(t: TestContext, more: Partial<GatewayOptions> = {}) {
+  const s = scope(t);
+  const redis = await redisFor(s);
+  const inspector = inspect(s, redis);
+  const gql = await startGraphqlTarget(s);
+  const gateway1 = await startGateway(s, gql.target.url, undefined, shared(redis, more));
+  const gateway2 = await startGateway(s, gql.target.url, undefined, shared(redis, more));
+  return { s, redis, inspector, gql, gateway1, gateway2 };
+}
+
 /** The graphql-ws cursors stored under `key` (by subscription id), once its `state` field parses. */
 async function storedCursors(
   inspector: Redis,
@@ -373,12 +384,7 @@ test(
   'two gateways sharing Redis: a client resumes on the other instance right after its last event; misuse refused',
   { skip: REDIS_SKIP, timeout: TEST_TIMEOUT },
   async (t) => {
-    const s = scope(t);
-    const redis = await redisFor(s);
-    const inspector = inspect(s, redis);
-    const gql = await startGraphqlTarget(s);
-    const gateway1 = await startGateway(s, gql.target.url, undefined, shared(redis));
-    const gateway2 = await startGateway(s, gql.target.url, undefined, shared(redis));
+    const { s, inspector, gql, gateway1, gateway2 } = await deployment(t);
     const credentials = { user: 'carol', password: 'c' };
 
     const { token, last, closed } = await leaveSession(s, gateway1, inspector, credentials, 50);
@@ -443,12 +449,7 @@ test(
   // completes, are never delivered: they must not advance the cursor that is stored, or a client
   // that does not report its own cursors resumes after events it never received.
   async (t) => {
-    const s = scope(t);
-    const redis = await redisFor(s);
-    const inspector = inspect(s, redis);
-    const gql = await startGraphqlTarget(s);
-    const gateway1 = await startGateway(s, gql.target.url, undefined, shared(redis));
-    const gateway2 = await startGateway(s, gql.target.url, undefined, shared(redis));
+    const { s, inspector, gateway1, gateway2 } = await deployment(t);
     const credentials = { user: 'heidi' };
 
     const first = await rawClient(s, gateway1.url);
@@ -491,16 +492,7 @@ test(
   'a session whose client left is refused with 4410 once Redis expired it (sessionTtl 1000)',
   { skip: REDIS_SKIP, timeout: TEST_TIMEOUT },
   async (t) => {
-    const s = scope(t);
-    const redis = await redisFor(s);
-    const inspector = inspect(s, redis);
-    const gql = await startGraphqlTarget(s);
-    const gateway = await startGateway(
-      s,
-      gql.target.url,
-      undefined,
-      shared(redis, { sessionTtl: 1000 }),
-    );
+    const { s, inspector, gateway1: gateway } = await deployment(t, { sessionTtl: 1000 });
     const credentials = { user: 'dave' };
     const leave = async (client: Awaited<ReturnType<typeof rawClient>>): Promise<void> => {
       client.ws.close(1000);
@@ -546,11 +538,7 @@ test(
   'Redis down: a resume is refused with 1013, new clients are served live, their sessions are written once Redis is back',
   { skip: REDIS_SKIP, timeout: TEST_TIMEOUT },
   async (t) => {
-    const s = scope(t);
-    const redis = await redisFor(s);
-    const inspector = inspect(s, redis);
-    const gql = await startGraphqlTarget(s);
-    const gateway = await startGateway(s, gql.target.url, undefined, shared(redis));
+    const { s, redis, inspector, gateway1: gateway } = await deployment(t);
     const credentials = { user: 'erin' };
 
     const { token } = await leaveSession(s, gateway, inspector, credentials, 10);
@@ -594,10 +582,7 @@ test(
   'a gateway with a shared store closes its clients with 1012 on close()',
   { skip: REDIS_SKIP, timeout: TEST_TIMEOUT },
   async (t) => {
-    const s = scope(t);
-    const redis = await redisFor(s);
-    const gql = await startGraphqlTarget(s);
-    const gateway = await startGateway(s, gql.target.url, undefined, shared(redis));
+    const { s, gateway1: gateway } = await deployment(t);
     const client = await rawClient(s, gateway.url);
     client.send({ type: 'connection_init', payload: { user: 'grace' } });
     tokenOf(await client.ack());
