@@ -25,7 +25,7 @@ import {
 import { findRedisServer, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { startGateway, startGraphqlTarget, type TestLike } from '../fixtures/graphql-harness.js';
-import { rawClient, tokenOf } from '../fixtures/graphql-raw-client.js';
+import { leaveAfterEvents, rawClient, tokenOf } from '../fixtures/graphql-raw-client.js';
 
 const REDIS_SKIP =
   findRedisServer() === undefined
@@ -191,15 +191,13 @@ async function leaveSession(
   credentials: Record<string, unknown>,
   count: number,
 ): Promise<{ token: string; last: number; closed: { code: number; reason: string } }> {
-  const client = await rawClient(s, gateway.url);
-  client.send({ type: 'connection_init', payload: credentials });
-  const token = tokenOf(await client.ack());
-  client.send(SUBSCRIBE_TICKS);
-  await client.events(count);
-  client.ws.close(1000);
-  const closed = await client.closeCode();
-  const last = client.seqs().at(-1)!;
-  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+  const { token, last, closed } = await leaveAfterEvents(
+    s,
+    gateway,
+    credentials,
+    SUBSCRIBE_TICKS,
+    count,
+  );
   await waitFor(async () => (await storedCursors(inspector, keyOf(token)))?.['s1'] === last, {
     timeout: DEADLINE,
     interval: 20,

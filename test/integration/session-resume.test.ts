@@ -16,11 +16,17 @@ import { createMemorySessionStore, type SessionStore } from '../../src/index.js'
 import { checkSequence, formatReport } from '../helpers/sequence-checker.js';
 import { waitFor } from '../helpers/wait.js';
 import { startGateway, startGraphqlTarget } from '../fixtures/graphql-harness.js';
-import { rawClient, tokenOf } from '../fixtures/graphql-raw-client.js';
+import { leaveAfterEvents, rawClient, tokenOf } from '../fixtures/graphql-raw-client.js';
 
 const DEADLINE = 15_000;
 const TICKS =
   'subscription Ticks($after: Int, $until: Int) { ticks(after: $after, until: $until) { seq } }';
+/** The `ticks` subscription (id s1) the raw clients start. */
+const SUBSCRIBE_TICKS = {
+  id: 's1',
+  type: 'subscribe',
+  payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
+};
 
 /**
  * An in-memory store that tells when the gateway's writes have settled: a session's last state is
@@ -103,35 +109,23 @@ test('a plain client passing its token by hand resumes from the stored cursor', 
     sessionStore: store,
     sessionWriteInterval: 10,
   });
-  const first = await rawClient(t, gateway.url);
-  first.send({ type: 'connection_init', payload: { user: 'bob' } });
-  const token = tokenOf(await first.ack());
-  first.send({
-    id: 's1',
-    type: 'subscribe',
-    payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
-  });
-  await first.events(50);
-  first.ws.close(1000);
-  await first.closeCode();
-  const last = first.seqs().at(-1)!;
+  const {
+    client: first,
+    token,
+    last,
+  } = await leaveAfterEvents(t, gateway, { user: 'bob' }, SUBSCRIBE_TICKS, 50);
   assert.equal(
     first.frames.some((f) => JSON.stringify(f).includes('"extensions"')),
     false,
     'a client that did not ask for cursors gets its events unchanged',
   );
   // A client without the helper resumes from the store: exact once the last write is in.
-  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
   await settled();
 
   const second = await rawClient(t, gateway.url);
   second.send({ type: 'connection_init', payload: { user: 'bob', [SUBGATE_KEY]: { token } } });
   assert.equal(tokenOf(await second.ack()), token, 'the session keeps its token');
-  second.send({
-    id: 's1',
-    type: 'subscribe',
-    payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
-  });
+  second.send(SUBSCRIBE_TICKS);
   const [next] = await second.events(1);
   assert.equal(next, last + 1, 'continues right after the last event the first connection got');
   const inits = gql.events().filter((e) => e.type === 'init');
@@ -188,18 +182,7 @@ test('token misuse is refused: forged 4410, expired 4410, other credentials 4403
 test('a stored cursor is not applied to another operation that reuses the id', async (t) => {
   const gql = await startGraphqlTarget(t);
   const gateway = await startGateway(t, gql.target.url, undefined, { sessionWriteInterval: 10 });
-  const first = await rawClient(t, gateway.url);
-  first.send({ type: 'connection_init', payload: { user: 'carol' } });
-  const token = tokenOf(await first.ack());
-  first.send({
-    id: 's1',
-    type: 'subscribe',
-    payload: { query: TICKS, variables: { after: 0, until: 100_000 } },
-  });
-  await first.events(20);
-  first.ws.close(1000);
-  await first.closeCode();
-  await waitFor(() => gateway.sessionCount === 0, { timeout: DEADLINE, message: 'session ended' });
+  const { token } = await leaveAfterEvents(t, gateway, { user: 'carol' }, SUBSCRIBE_TICKS, 20);
 
   const second = await rawClient(t, gateway.url);
   second.send({ type: 'connection_init', payload: { user: 'carol', [SUBGATE_KEY]: { token } } });
@@ -222,14 +205,8 @@ test('resuming a subscription without a resume setting reports the possible gap'
     { sessionWriteInterval: 10 },
   );
   const plain = 'subscription Plain { ticks(until: 100000) { seq } }';
-  const first = await rawClient(t, gateway.url);
-  first.send({ type: 'connection_init', payload: { user: 'dave' } });
-  const token = tokenOf(await first.ack());
-  first.send({ id: 'p1', type: 'subscribe', payload: { query: plain } });
-  await first.events(10);
-  first.ws.close(1000);
-  await first.closeCode();
-  await waitFor(() => gateway.sessionCount === 0, { timeout: 15_000, message: 'session ended' });
+  const subscribe = { id: 'p1', type: 'subscribe', payload: { query: plain } };
+  const { token } = await leaveAfterEvents(t, gateway, { user: 'dave' }, subscribe, 10);
 
   const gaps = async (): Promise<number> => {
     const metric = await gateway.metrics.getSingleMetric('subgate_hook_events_total')!.get();
