@@ -104,10 +104,13 @@ export interface ProtocolAdapter {
   readonly keepAlive: (() => string) | undefined;
 }
 
-/** A frame's JSON, or `undefined` when it is not JSON (the adapters treat that as `other`). */
-export function parseJson(data: Buffer): unknown {
+/**
+ * A frame's JSON, or `undefined` when it is not JSON (the adapters treat that as `other`). Pass
+ * the frame's text when the caller needs it too, so it is decoded once.
+ */
+export function parseJson(data: Buffer | string): unknown {
   try {
-    return JSON.parse(data.toString('utf8'));
+    return JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
   } catch {
     return undefined;
   }

@@ -493,7 +493,8 @@ export function openGraphqlWsSession(
     onUpstreamMessage(data, binary) {
       lastUpstreamFrame = performance.now();
       if (binary) return;
-      const message = parseJson(data);
+      const text = data.toString('utf8');
+      const message = parseJson(text);
       const event = protocol.parseUpstream(message);
       switch (event.kind) {
         case 'ack': {
@@ -531,7 +532,7 @@ export function openGraphqlWsSession(
           }
           op.cursor = cursor;
           persistence?.changed();
-          return stampCursors ? nextWithCursor(data.toString('utf8'), message, cursor) : undefined;
+          return stampCursors ? nextWithCursor(text, message, cursor) : undefined;
         }
         case 'error':
         case 'complete': {
